@@ -1,0 +1,553 @@
+"""Audio I/O: the one place where SoundForge decodes, validates, resamples and writes audio.
+
+WAV, FLAC, OGG (Vorbis/Opus), MP3, AIFF... are read with soundfile (libsndfile);
+everything else (m4a, webm, aac, wma...) and anything libsndfile refuses goes
+through an ``ffmpeg`` subprocess (list arguments, time limit). Resampling uses
+soxr. Samples are ``float32`` arrays shaped ``(channels, frames)``, the layout
+librosa and torch use for multichannel audio.
+
+Validation raises :class:`~soundforge.errors.AudioError` with the file and a
+``reason``: ``missing``, ``empty``, ``not_audio``, ``corrupt``, ``non_finite``,
+``too_long`` or ``decoder``. Digital silence is not an error: it is reported by
+the ``is_silent`` flag.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioError, DecoderNotFound
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "Audio",
+    "AudioInfo",
+    "ScanResult",
+    "load",
+    "probe",
+    "resample",
+    "scan",
+    "stream",
+    "to_mono",
+    "write",
+]
+
+AUDIO_EXTENSIONS = frozenset(
+    {"wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "aifc", "m4a", "mp4", "aac",
+     "alac", "webm", "mka", "mkv", "wma", "caf", "w64", "rf64", "au"}
+)
+"""File extensions picked up when a folder is imported."""
+
+SILENCE_PEAK = 1e-7
+"""Peak amplitude at or below which audio counts as digital silence (about -140 dBFS)."""
+
+_SOUNDFILE_EXT = {"wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "aifc", "caf", "w64",
+                  "rf64", "au"}
+_LOSSLESS_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF", "AU"}
+_DEFAULT_MAX_S = 4 * 3600.0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file header says, without decoding the samples.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    format : str
+        Container/codec name, lowercase (``"flac"``, ``"mp3"``, ``"m4a"``...).
+    duration_s : float
+        Duration in seconds.
+    sample_rate : int
+        Native sample rate in Hz.
+    channels : int
+    frames : int
+        Samples per channel (estimated for some compressed formats).
+    size_bytes : int
+    decoder : str
+        ``"soundfile"`` or ``"ffmpeg"``.
+    """
+
+    path: Path
+    format: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    frames: int
+    size_bytes: int
+    decoder: str
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Decoded audio.
+
+    Attributes
+    ----------
+    samples : numpy.ndarray
+        ``float32`` samples, shape ``(channels, frames)``, nominal range [-1, 1].
+    sample_rate : int
+        Sample rate in Hz.
+    path : pathlib.Path or None
+        Source file, if any.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    path: Path | None = None
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return int(self.samples.shape[0])
+
+    @property
+    def frames(self) -> int:
+        """Samples per channel."""
+        return int(self.samples.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        """Duration in seconds."""
+        return self.frames / float(self.sample_rate)
+
+    @property
+    def peak(self) -> float:
+        """Largest absolute sample value."""
+        return float(np.max(np.abs(self.samples))) if self.samples.size else 0.0
+
+    @property
+    def is_silent(self) -> bool:
+        """``True`` for digital silence (peak at or below :data:`SILENCE_PEAK`)."""
+        return self.peak <= SILENCE_PEAK
+
+    def mono(self) -> np.ndarray:
+        """Channel average, shape ``(frames,)``."""
+        return to_mono(self.samples)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Outcome of :func:`scan`: a whole file decoded block by block and checked.
+
+    Attributes
+    ----------
+    info : AudioInfo
+    frames : int
+        Frames actually decoded.
+    peak : float
+        Largest absolute sample value.
+    is_silent : bool
+        Digital silence (see :data:`SILENCE_PEAK`).
+    """
+
+    info: AudioInfo
+    frames: int
+    peak: float
+    is_silent: bool
+
+    @property
+    def duration_s(self) -> float:
+        """Decoded duration in seconds."""
+        return self.frames / float(self.info.sample_rate)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average channels: ``(channels, frames)`` or ``(frames,)`` -> ``(frames,)`` float32."""
+    if samples.ndim == 1:
+        return samples.astype(np.float32, copy=False)
+    return samples.mean(axis=0, dtype=np.float32)
+
+
+def _check_path(path: str | Path) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise AudioError(f"Audio file {p} does not exist. Check the path.", path=p, reason="missing")
+    if not p.is_file():
+        raise AudioError(f"{p} is not a regular file. Give the path of an audio file.", path=p, reason="not_audio")
+    if p.stat().st_size == 0:
+        raise AudioError(f"Audio file {p} is empty (0 bytes). Re-download or re-export it.", path=p, reason="empty")
+    return p
+
+
+def _ext(path: Path) -> str:
+    return path.suffix.lower().lstrip(".")
+
+
+def _soundfile_info(path: Path) -> AudioInfo | None:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError, TypeError):
+        return None
+    fmt = {"WAVEX": "wav", "OGG": "opus" if info.subtype == "OPUS" else "ogg"}.get(info.format, info.format.lower())
+    return AudioInfo(path=path, format=fmt, duration_s=info.frames / float(info.samplerate),
+                     sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames),
+                     size_bytes=path.stat().st_size, decoder="soundfile")
+
+
+def _ffmpeg_tool(ffmpeg: str, tool: str) -> str:
+    exe = shutil.which(ffmpeg)
+    if exe is None:
+        raise DecoderNotFound(
+            f"ffmpeg ({ffmpeg!r}) is needed to decode this format but was not found. Install it "
+            "(Debian/Ubuntu: 'sudo apt-get install ffmpeg'; macOS: 'brew install ffmpeg'; conda: "
+            "'conda install -c conda-forge ffmpeg') or set SOUNDFORGE_FFMPEG to its path.",
+            reason="decoder")
+    if tool == "ffmpeg":
+        return exe
+    sibling = Path(exe).with_name(tool)
+    return str(sibling) if sibling.exists() else (shutil.which(tool) or tool)
+
+
+def _ffprobe_info(path: Path, *, ffmpeg: str, timeout_s: float) -> AudioInfo:
+    cmd = [_ffmpeg_tool(ffmpeg, "ffprobe"), "-v", "error", "-select_streams", "a:0", "-show_entries",
+           "stream=codec_name,sample_rate,channels,duration:format=format_name,duration", "-of", "json",
+           "--", str(path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioError(f"Reading the header of {path} took over {timeout_s:.0f} s; the file may be damaged.",
+                         path=path, reason="corrupt") from exc
+    except OSError as exc:
+        raise DecoderNotFound(f"Could not run ffprobe to read {path}: {exc}. Install ffmpeg (which includes "
+                              "ffprobe).", path=path, reason="decoder") from exc
+    try:
+        meta = json.loads(proc.stdout or b"{}")
+    except json.JSONDecodeError:
+        meta = {}
+    streams = meta.get("streams") or []
+    if proc.returncode != 0 or not streams:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = detail[-1] if detail else "no audio stream found"
+        raise AudioError(f"{path} is not a readable audio file ({why}). Check it plays in a media player, "
+                         "or re-export it as WAV/FLAC.", path=path, reason="not_audio")
+    stream = streams[0]
+    try:
+        sr = int(stream["sample_rate"])
+        channels = int(stream["channels"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AudioError(f"{path} has an audio stream without sample rate or channel count.",
+                         path=path, reason="not_audio") from exc
+    duration = stream.get("duration") or (meta.get("format") or {}).get("duration") or 0.0
+    duration_s = float(duration)
+    fmt = _ext(path) or str(stream.get("codec_name", "unknown"))
+    return AudioInfo(path=path, format=fmt, duration_s=duration_s, sample_rate=sr, channels=channels,
+                     frames=round(duration_s * sr), size_bytes=path.stat().st_size, decoder="ffmpeg")
+
+
+def probe(path: str | Path, *, max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg",
+          timeout_s: float = 60.0) -> AudioInfo:
+    """Read an audio file's header (format, duration, rate, channels) without decoding it.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Audio file.
+    max_duration_s : float or None
+        Longest accepted duration in seconds; ``None`` for no limit.
+    ffmpeg : str
+        ffmpeg executable, used when soundfile cannot read the file.
+    timeout_s : float
+        Time limit for ffprobe, in seconds.
+
+    Returns
+    -------
+    AudioInfo
+
+    Raises
+    ------
+    AudioError
+        Missing, empty, not audio, zero frames or longer than ``max_duration_s``.
+    """
+    p = _check_path(path)
+    info = _soundfile_info(p) if _ext(p) in _SOUNDFILE_EXT or _ext(p) == "" else None
+    if info is None:
+        info = _ffprobe_info(p, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    if info.frames <= 0 and info.decoder == "soundfile":
+        raise AudioError(f"Audio file {p} has zero frames (no samples). Re-export it.", path=p, reason="empty")
+    if max_duration_s is not None and info.duration_s > max_duration_s:
+        raise AudioError(
+            f"Audio file {p} lasts {info.duration_s / 60:.1f} min, over the limit of {max_duration_s / 60:.1f} min. "
+            "Raise the limit (SOUNDFORGE_MAX_AUDIO_S or max_duration_s=) or split the file.",
+            path=p, reason="too_long", duration_s=info.duration_s)
+    return info
+
+
+def _check_block(block: np.ndarray, path: Path) -> None:
+    if not np.isfinite(block).all():
+        raise AudioError(f"Audio file {path} contains NaN or infinite samples; it is damaged. Re-export it.",
+                         path=path, reason="non_finite")
+
+
+def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+    import soundfile as sf
+
+    path = info.path
+    total = 0
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            while True:
+                data = handle.read(block_frames, dtype="float32", always_2d=True)
+                if data.shape[0] == 0:
+                    break
+                total += data.shape[0]
+                yield data.T
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise AudioError(f"Audio file {path} is corrupt or truncated ({exc}). Re-download or re-export it.",
+                         path=path, reason="corrupt") from exc
+    if info.format.upper() in _LOSSLESS_FORMATS and total < info.frames:
+        raise AudioError(f"Audio file {path} is truncated: {total} of {info.frames} frames could be decoded. "
+                         "Re-download or re-export it.", path=path, reason="corrupt")
+
+
+def _ffmpeg_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str, timeout_s: float) -> Iterator[np.ndarray]:
+    import threading
+
+    path = info.path
+    cmd = [_ffmpeg_tool(ffmpeg, "ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+           "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(info.channels), "-ar", str(info.sample_rate), "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    timed_out = threading.Event()
+
+    def _kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout_s, _kill)
+    timer.start()
+    stderr_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read() if proc.stderr else b""),
+                              daemon=True)
+    reader.start()
+    bytes_per_block = block_frames * info.channels * 4
+    produced = 0
+    try:
+        assert proc.stdout is not None
+        while True:
+            raw = proc.stdout.read(bytes_per_block)
+            if not raw:
+                break
+            usable = len(raw) - len(raw) % (4 * info.channels)
+            block = np.frombuffer(raw[:usable], dtype="<f4").reshape(-1, info.channels).T
+            produced += block.shape[1]
+            yield block
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=5)
+    if proc.returncode != 0 or produced == 0:
+        detail = b"".join(stderr_chunks).decode(errors="replace").strip().splitlines()
+        if timed_out.is_set():
+            why = f"decoding took over {timeout_s:.0f} s"
+        else:
+            why = detail[-1] if detail else "no samples decoded"
+        raise AudioError(f"ffmpeg could not decode {path} ({why}). The file may be corrupt; re-download it.",
+                         path=path, reason="corrupt" if produced or proc.returncode else "empty")
+
+
+def stream(path: str | Path, *, block_s: float = 30.0, sr: int | None = None, mono: bool = False,
+           max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg",
+           timeout_s: float = 600.0) -> Iterator[tuple[AudioInfo, np.ndarray]]:
+    """Decode a file block by block, so long files never sit in memory whole.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Audio file.
+    block_s : float
+        Block length in seconds (of the native rate; the last block is shorter).
+    sr : int, optional
+        Resample to this rate (soxr, streaming); default: native rate.
+    mono : bool
+        Average channels.
+    max_duration_s : float or None
+        See :func:`probe`.
+    ffmpeg : str
+        ffmpeg executable for formats soundfile cannot read.
+    timeout_s : float
+        Time limit of an ffmpeg decode, in seconds.
+
+    Yields
+    ------
+    (AudioInfo, numpy.ndarray)
+        The file's info and a ``float32`` block shaped ``(channels, n)`` (``(1, n)`` when ``mono``).
+
+    Raises
+    ------
+    AudioError
+        As :func:`probe`, plus ``corrupt`` (decode error, truncation) and ``non_finite``.
+    """
+    info = probe(path, max_duration_s=max_duration_s, ffmpeg=ffmpeg, timeout_s=min(timeout_s, 60.0))
+    if sr is not None and sr <= 0:
+        raise AudioError(f"Target sample rate must be positive, got {sr}.", path=info.path, reason="invalid")
+    block_frames = max(1, int(block_s * info.sample_rate))
+    if info.decoder == "soundfile":
+        blocks = _soundfile_blocks(info, block_frames)
+    else:
+        blocks = _ffmpeg_blocks(info, block_frames, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    resampler = None
+    if sr is not None and sr != info.sample_rate:
+        import soxr
+
+        resampler = soxr.ResampleStream(info.sample_rate, sr, 1 if mono else info.channels, dtype="float32",
+                                        quality="HQ")
+    pending: np.ndarray | None = None
+    for block in blocks:
+        _check_block(block, info.path)
+        out = to_mono(block)[None, :] if mono else block
+        if resampler is not None:
+            if pending is not None:
+                yield info, pending
+            pending = np.ascontiguousarray(resampler.resample_chunk(np.ascontiguousarray(out.T)).T)
+        else:
+            yield info, np.ascontiguousarray(out, dtype=np.float32)
+    if resampler is not None:
+        tail = resampler.resample_chunk(np.zeros((0, 1 if mono else info.channels), dtype=np.float32), last=True).T
+        last = tail if pending is None else np.concatenate([pending, tail], axis=1)
+        if last.shape[1]:
+            yield info, np.ascontiguousarray(last)
+
+
+def load(path: str | Path, *, sr: int | None = None, mono: bool = False,
+         max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg", timeout_s: float = 600.0) -> Audio:
+    """Decode a whole file into memory.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Audio file.
+    sr : int, optional
+        Resample to this rate in Hz (soxr); default: native rate.
+    mono : bool
+        Average channels (result shape ``(1, frames)``).
+    max_duration_s : float or None
+        Longest accepted duration in seconds (checked from the header, before decoding).
+    ffmpeg : str
+        ffmpeg executable for formats soundfile cannot read.
+    timeout_s : float
+        Time limit of an ffmpeg decode, in seconds.
+
+    Returns
+    -------
+    Audio
+        ``samples`` shaped ``(channels, frames)``, ``float32``.
+
+    Raises
+    ------
+    AudioError
+        Missing, empty, not audio, corrupt/truncated, NaN/Inf samples, zero frames, too long.
+    """
+    parts: list[np.ndarray] = []
+    info: AudioInfo | None = None
+    for block_info, block in stream(path, block_s=60.0, sr=sr, mono=mono, max_duration_s=max_duration_s,
+                                    ffmpeg=ffmpeg, timeout_s=timeout_s):
+        info = block_info
+        parts.append(block)
+    if info is None or not parts or sum(p.shape[1] for p in parts) == 0:
+        p = Path(path)
+        raise AudioError(f"Audio file {p} decodes to zero samples. Re-export it.", path=p, reason="empty")
+    samples = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+    return Audio(samples=np.ascontiguousarray(samples, dtype=np.float32), sample_rate=sr or info.sample_rate,
+                 path=info.path)
+
+
+def scan(path: str | Path, *, max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg",
+         timeout_s: float = 600.0) -> ScanResult:
+    """Decode a whole file block by block (constant memory) and check every sample.
+
+    Used to validate imports and downloads: catches truncation, decode errors
+    and NaN/Inf anywhere in the file, and measures the peak for the silence flag.
+
+    Returns
+    -------
+    ScanResult
+
+    Raises
+    ------
+    AudioError
+        As :func:`load`.
+    """
+    frames = 0
+    peak = 0.0
+    info: AudioInfo | None = None
+    for block_info, block in stream(path, block_s=30.0, max_duration_s=max_duration_s, ffmpeg=ffmpeg,
+                                    timeout_s=timeout_s):
+        info = block_info
+        frames += block.shape[1]
+        if block.size:
+            peak = max(peak, float(np.max(np.abs(block))))
+    if info is None or frames == 0:
+        p = Path(path)
+        raise AudioError(f"Audio file {p} decodes to zero samples. Re-export it.", path=p, reason="empty")
+    return ScanResult(info=info, frames=frames, peak=peak, is_silent=peak <= SILENCE_PEAK)
+
+
+def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample with soxr (high quality).
+
+    Parameters
+    ----------
+    samples : numpy.ndarray
+        ``(frames,)`` or ``(channels, frames)``.
+    orig_sr, target_sr : int
+        Sample rates in Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same layout, ``float32``.
+    """
+    if orig_sr <= 0 or target_sr <= 0:
+        raise AudioError(f"Sample rates must be positive (got {orig_sr} -> {target_sr}).", reason="invalid")
+    if orig_sr == target_sr:
+        return samples.astype(np.float32, copy=False)
+    import soxr
+
+    if samples.ndim == 1:
+        return soxr.resample(samples.astype(np.float32, copy=False), orig_sr, target_sr, quality="HQ")
+    out = soxr.resample(np.ascontiguousarray(samples.T, dtype=np.float32), orig_sr, target_sr, quality="HQ")
+    return np.ascontiguousarray(out.T)
+
+
+def write(path: str | Path, samples: np.ndarray, *, sample_rate: int, subtype: str | None = None) -> Path:
+    """Write ``(channels, frames)`` or ``(frames,)`` samples with soundfile (format from the extension).
+
+    Callers inside a workspace write to a temporary path from
+    :meth:`soundforge.storage.Storage.atomic_path`, so partial files never appear.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Destination; ``.flac`` defaults to 24-bit PCM, ``.wav`` to 32-bit float.
+    samples : numpy.ndarray
+        Audio samples.
+    sample_rate : int
+        Sample rate in Hz.
+    subtype : str, optional
+        soundfile subtype (``"PCM_16"``, ``"PCM_24"``, ``"FLOAT"``...).
+    """
+    import soundfile as sf
+
+    p = Path(path)
+    data = samples.T if samples.ndim == 2 else samples
+    fmt = {".flac": "FLAC", ".wav": "WAV", ".ogg": "OGG"}.get(p.suffix.lower())
+    if subtype is None:
+        subtype = {".flac": "PCM_24", ".wav": "FLOAT", ".ogg": "VORBIS"}.get(p.suffix.lower())
+    try:
+        sf.write(str(p), data, sample_rate, subtype=subtype, format=fmt)
+    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as exc:
+        raise AudioError(f"Could not write audio to {p}: {exc}.", path=p, reason="write") from exc
+    return p

@@ -1,0 +1,108 @@
+"""The ``soundforge`` command line.
+
+::
+
+    soundforge [--root DIR] import PATH...      import audio files, folders or globs
+    soundforge [--root DIR] status              tables of the catalog and storage
+    soundforge [--root DIR] demo                the main job on the built-in demo songs
+
+Every command has ``--help``. Errors print one line (``error: ...``) and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .errors import SoundforgeError
+
+__all__ = ["build_parser", "main"]
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _workspace(args: argparse.Namespace) -> Any:
+    from .workspace import Workspace
+
+    return Workspace(args.root)
+
+
+def _show(df: Any, columns: Sequence[str] | None = None) -> None:
+    import pandas as pd
+
+    if columns is not None:
+        df = df[[c for c in columns if c in df.columns]]
+    with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 200,
+                           "display.max_colwidth", 60):
+        print(df.to_string(index=False) if len(df) else "(no rows)")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """``soundforge import``: import files; exit 1 when any file failed."""
+    ws = _workspace(args)
+    result = ws.import_audio(args.paths, force=args.force)
+    _show(result, ["track_id", "status", "duration_s", "sample_rate", "channels", "format", "source_path", "error"])
+    failed = int((result["status"] == "failed").sum())
+    print(f"\n{len(result) - failed} imported or already present, {failed} failed; workspace {ws.root}")
+    return 1 if failed else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``soundforge status``: tracks with their audio, then storage stats."""
+    ws = _workspace(args)
+    print(f"workspace: {ws.root}\n")
+    tracks = ws.tracks()
+    audio = ws.audio()[["track_id", "format", "duration_s", "sample_rate", "channels"]]
+    _show(tracks[["track_id", "source", "name"]].merge(audio, on="track_id", how="left"))
+    print()
+    _show(ws.stats())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``soundforge demo``: run the main job on the built-in demo songs."""
+    from .demo import run_demo
+
+    return run_demo(root=args.root)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``soundforge`` command."""
+    parser = argparse.ArgumentParser(prog="soundforge", description="SoundForge: music research workbench.")
+    parser.add_argument("--version", action="version", version=f"soundforge {__version__}")
+    parser.add_argument("--root", default=None,
+                        help="workspace folder (default: $SOUNDFORGE_HOME, else ~/soundforge)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("import", help="import audio files, folders or glob patterns",
+                       description="Import the user's own audio files into the workspace.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file, folder or glob pattern")
+    p.add_argument("--force", action="store_true", help="re-validate files already imported")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("status", help="show the catalog and storage tables",
+                       description="Show tracks, audio and storage statistics of the workspace.")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("demo", help="run the main job on the built-in demo songs",
+                       description="Import the demo songs into a workspace and show the results "
+                                   "(default workspace: ./soundforge-demo).")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SoundforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Getting audio into a workspace: local import (:mod:`.local`) and spotdl downloads (:mod:`.spotdl`)."""
