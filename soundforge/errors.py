@@ -15,6 +15,8 @@ Each one names the input it is about and says what to do next; the
     │   └── DecoderNotFound          ffmpeg is needed but missing
     ├── StageError                   a stage item failed in the runner
     │   ├── ItemTimeout              an item ran past its time limit (transient)
+    │   ├── ItemCancelled            the run stopped before the item finished
+    │   ├── WorkerCrashed            the worker process died while running the item
     │   └── CircuitOpen              a service's breaker is open (fail fast)
     ├── SpotifyError                 the Spotify Web API refused or failed
     │   ├── SpotifyURLError          a URL/URI that is not a supported Spotify link
@@ -50,6 +52,7 @@ __all__ = [
     "DownloadError",
     "DownloaderNotFound",
     "InvalidIdError",
+    "ItemCancelled",
     "ItemTimeout",
     "ModelNotAvailable",
     "NoMatch",
@@ -66,6 +69,7 @@ __all__ = [
     "StageError",
     "StorageError",
     "WebhookError",
+    "WorkerCrashed",
     "is_transient",
 ]
 
@@ -174,6 +178,14 @@ class ItemTimeout(StageError):
     """An item ran past its time limit and was stopped."""
 
     transient = True
+
+
+class ItemCancelled(StageError):
+    """The run stopped (interrupt, ``errors="raise"``) before this item finished."""
+
+
+class WorkerCrashed(StageError):
+    """The worker process running an item died (crash, out of memory, killed from outside)."""
 
 
 class CircuitOpen(StageError):
