@@ -1,0 +1,424 @@
+"""Executors: where the attempts of a stage run — worker threads or worker processes.
+
+The runner talks to an executor through five calls (:class:`Executor`):
+``open(workers=, breakers=)``, ``free_slots()``, ``submit(task)``,
+``poll(timeout)`` (messages: ``("progress", task_id, percent, message)`` and
+``("result", task_id, Outcome)``) and ``cancel(task_id)``, then ``close()``.
+Another backend (Dask, a cluster) plugs in by implementing them; stages do not change.
+
+:class:`ProcessExecutor` starts each worker in its own session (so its own
+process group); cancelling a task — a timeout — SIGKILLs that whole group and
+every process group the work registered, reaps the worker and starts a fresh
+one for the next task. Workers watch their parent and kill their group if it
+dies (``kill -9`` of a notebook kernel leaves no orphans working).
+
+:class:`ThreadExecutor` cannot kill a thread: cancelling sets the context's
+cancel flag, kills the registered subprocesses and retires the thread (its
+late result is dropped); a new thread takes its slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import pickle
+import queue
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol, runtime_checkable
+
+from .context import ItemContext, Outcome, Target, Task, execute, kill_target, portable_error
+from .errors import ConfigError, StageError, WorkerCrashed
+from .resilience import BreakerBoard, CircuitBreaker
+
+__all__ = ["Executor", "Message", "ProcessExecutor", "ThreadExecutor", "make_executor"]
+
+_TASK_ID = struct.Struct("!q")
+
+Message = tuple[Any, ...]
+"""``("progress", task_id, percent, message)`` or ``("result", task_id, Outcome)``."""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Where attempts run. Implement this to add a backend (e.g. Dask) without touching stages."""
+
+    name: str
+
+    def open(self, *, workers: int, breakers: BreakerBoard) -> None:
+        """Prepare to run up to ``workers`` attempts at once, sharing ``breakers``."""
+
+    def free_slots(self) -> int:
+        """How many more tasks :meth:`submit` accepts now."""
+
+    def submit(self, task: Task) -> None:
+        """Start ``task`` (never blocks; raises :class:`StageError` if it cannot be sent)."""
+
+    def poll(self, timeout: float) -> list[Message]:
+        """Wait up to ``timeout`` seconds for messages; return those available (maybe none)."""
+
+    def cancel(self, task_id: int) -> None:
+        """Stop a running task for real; its result, if any, is never delivered."""
+
+    def close(self) -> None:
+        """Stop all workers (cancelling what still runs); idempotent."""
+
+
+def make_executor(kind: str | Executor) -> Executor:
+    """``"thread"`` / ``"process"`` -> a new executor; an :class:`Executor` is returned as is."""
+    if isinstance(kind, str):
+        if kind == "thread":
+            return ThreadExecutor()
+        if kind == "process":
+            return ProcessExecutor()
+        raise ConfigError(f"Unknown executor {kind!r}; use 'thread', 'process' or an Executor instance.")
+    if isinstance(kind, Executor):
+        return kind
+    raise ConfigError(f"executor must be 'thread', 'process' or an Executor instance, got {type(kind).__name__}.")
+
+
+# -- threads ---------------------------------------------------------------------------
+class _ThreadWorker:
+    def __init__(self, outbox: queue.SimpleQueue[Message], name: str) -> None:
+        self.inbox: queue.SimpleQueue[tuple[Task, ItemContext] | None] = queue.SimpleQueue()
+        self.ctx: ItemContext | None = None
+        self.thread = threading.Thread(target=self._loop, args=(outbox,), name=name, daemon=True)
+        self.thread.start()
+
+    def _loop(self, outbox: queue.SimpleQueue[Message]) -> None:
+        while (job := self.inbox.get()) is not None:
+            task, ctx = job
+            outbox.put(("result", task.task_id, execute(task, ctx)))
+
+
+class ThreadExecutor:
+    """Worker threads, for I/O-bound stages (fetch, download, import).
+
+    Parameters
+    ----------
+    name : str
+        Prefix of the worker thread names.
+    """
+
+    name = "thread"
+
+    def __init__(self, *, name: str = "soundforge-worker") -> None:
+        self._prefix = name
+        self._workers = 0
+        self._outbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
+        self._idle: list[_ThreadWorker] = []
+        self._busy: dict[int, _ThreadWorker] = {}
+        self._board = BreakerBoard()
+        self._started = 0
+
+    def open(self, *, workers: int, breakers: BreakerBoard) -> None:
+        self._workers = workers
+        self._board = breakers
+
+    def free_slots(self) -> int:
+        return self._workers - len(self._busy)
+
+    def submit(self, task: Task) -> None:
+        if self.free_slots() <= 0:
+            raise StageError("No free worker thread; wait for a result before submitting.")
+        if self._idle:
+            worker = self._idle.pop()
+        else:
+            self._started += 1
+            worker = _ThreadWorker(self._outbox, f"{self._prefix}-{self._started}")
+        ctx = ItemContext(task, send=self._outbox.put, breaker_for=self._board.__getitem__)
+        worker.ctx = ctx
+        self._busy[task.task_id] = worker
+        worker.inbox.put((task, ctx))
+
+    def poll(self, timeout: float) -> list[Message]:
+        messages: list[Message] = []
+        try:
+            messages.append(self._outbox.get(timeout=max(0.0, timeout)))
+            while True:
+                messages.append(self._outbox.get_nowait())
+        except queue.Empty:
+            pass
+        live: list[Message] = []
+        for msg in messages:
+            if msg[1] not in self._busy:
+                continue  # from a cancelled task
+            if msg[0] == "result":
+                self._idle.append(self._busy.pop(msg[1]))
+            live.append(msg)
+        return live
+
+    def cancel(self, task_id: int) -> None:
+        worker = self._busy.pop(task_id, None)
+        if worker is None:
+            return
+        if worker.ctx is not None:
+            worker.ctx.cancel()
+        worker.inbox.put(None)  # retire it once the abandoned work returns
+
+    def close(self) -> None:
+        for task_id in list(self._busy):
+            self.cancel(task_id)
+        for worker in self._idle:
+            worker.inbox.put(None)
+        for worker in self._idle:
+            worker.thread.join(timeout=1.0)
+        self._idle.clear()
+
+
+# -- processes -------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Proc:
+    process: subprocess.Popen[bytes]
+    conn: Connection
+    task_id: int | None = None
+    targets: set[Target] = dataclasses.field(default_factory=set)
+
+
+class ProcessExecutor:
+    """Worker processes, for CPU-bound stages (analysis, separation); real timeouts.
+
+    Workers are fresh Python interpreters (``python -c``) started in their own
+    session, talking over a socket pair: they never re-run the caller's
+    ``__main__`` (no ``if __name__ == "__main__"`` guard needed), and a work
+    function must be importable by its module name.
+
+    Parameters
+    ----------
+    kill_wait_s : float
+        How long to wait for a killed worker to be reaped, in seconds.
+    python : str, optional
+        Interpreter for the workers (default: ``sys.executable``).
+    """
+
+    name = "process"
+
+    def __init__(self, *, kill_wait_s: float = 5.0, python: str | None = None) -> None:
+        self._kill_wait_s = kill_wait_s
+        self._python = python or sys.executable
+        self._workers = 0
+        self._procs: list[_Proc] = []
+        self._board = BreakerBoard()
+
+    def open(self, *, workers: int, breakers: BreakerBoard) -> None:
+        self._workers = workers
+        self._board = breakers
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live workers."""
+        return [p.process.pid for p in self._procs]
+
+    def _busy(self) -> list[_Proc]:
+        return [p for p in self._procs if p.task_id is not None]
+
+    def free_slots(self) -> int:
+        return self._workers - len(self._busy())
+
+    def _start(self) -> _Proc:
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)}
+        try:
+            process = subprocess.Popen(
+                [self._python, "-c", _WORKER_BOOT, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=(theirs.fileno(),), start_new_session=True, stdin=subprocess.DEVNULL, env=env)
+        except OSError as exc:
+            ours.close()
+            raise StageError(f"Cannot start a worker process with {self._python}: {exc}.") from exc
+        finally:
+            theirs.close()
+        proc = _Proc(process=process, conn=Connection(ours.detach()))
+        self._procs.append(proc)
+        return proc
+
+    def submit(self, task: Task) -> None:
+        if self.free_slots() <= 0:
+            raise StageError("No free worker process; wait for a result before submitting.")
+        task = dataclasses.replace(task, breakers=self._board.snapshots())
+        try:
+            data = pickle.dumps(task)
+        except Exception as exc:
+            raise StageError(
+                f"Cannot send {task.stage} item {task.item!r} to a worker process: {type(exc).__name__}: {exc}. "
+                "The work function must be a top-level function and the payload plain data.",
+                item=task.item) from exc
+        data = _TASK_ID.pack(task.task_id) + data
+        proc = next((p for p in self._procs if p.task_id is None), None) or self._start()
+        proc.task_id = task.task_id
+        try:
+            proc.conn.send_bytes(data)
+        except OSError:  # the idle worker died: replace it once
+            self._discard(proc)
+            proc = self._start()
+            proc.task_id = task.task_id
+            proc.conn.send_bytes(data)
+
+    def poll(self, timeout: float) -> list[Message]:
+        busy = self._busy()
+        if not busy:
+            time.sleep(max(0.0, timeout))
+            return []
+        by_conn = {p.conn: p for p in busy}
+        messages: list[Message] = []
+        for conn in wait(list(by_conn), timeout=max(0.0, timeout)):
+            proc = by_conn[conn]  # type: ignore[index]
+            try:
+                while proc.task_id is not None and proc.conn.poll():
+                    self._handle(proc, proc.conn.recv(), messages)
+            except (EOFError, OSError):
+                messages.append(self._crashed(proc))
+        return messages
+
+    def _handle(self, proc: _Proc, msg: Message, out: list[Message]) -> None:
+        kind = msg[0]
+        if msg[1] != proc.task_id:
+            return
+        if kind == "register":
+            proc.targets.add(msg[2])
+        elif kind == "breaker":
+            breaker = self._board[msg[2]]
+            if msg[3]:
+                breaker.success()
+            else:
+                breaker.failure(msg[4])
+        elif kind == "result":
+            proc.task_id = None
+            proc.targets.clear()
+            out.append(msg)
+        else:
+            out.append(msg)
+
+    def _crashed(self, proc: _Proc) -> Message:
+        task_id = proc.task_id
+        self._discard(proc)
+        code = proc.process.returncode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        err = WorkerCrashed(f"The worker process {proc.process.pid} {how} while running this item "
+                            "(a crash, out of memory, or killed from outside).", pid=proc.process.pid, exitcode=code)
+        return ("result", task_id, Outcome(ok=False, error=err, error_type="WorkerCrashed"))
+
+    def cancel(self, task_id: int) -> None:
+        proc = next((p for p in self._procs if p.task_id == task_id), None)
+        if proc is not None:
+            self._discard(proc)
+
+    def _discard(self, proc: _Proc) -> None:
+        """Kill a worker's process group and registered groups, reap it, forget it."""
+        for target in proc.targets:
+            kill_target(target)
+        kill_target(("group", proc.process.pid))
+        with contextlib.suppress(OSError):
+            proc.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.process.wait(self._kill_wait_s)
+        with contextlib.suppress(OSError):
+            proc.conn.close()
+        if proc in self._procs:
+            self._procs.remove(proc)
+
+    def close(self) -> None:
+        for proc in list(self._procs):
+            if proc.task_id is not None:
+                self._discard(proc)
+                continue
+            with contextlib.suppress(OSError):
+                proc.conn.send_bytes(b"")
+        deadline = time.monotonic() + 2.0
+        for proc in list(self._procs):
+            try:
+                proc.process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._discard(proc)
+            else:
+                with contextlib.suppress(OSError):
+                    proc.conn.close()
+        self._procs.clear()
+
+
+class _WorkerSide:
+    """The worker process's end: sends messages, tracks registered processes, local breakers."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.targets: set[Target] = set()
+        self.task: Task | None = None
+        self.local: dict[str, CircuitBreaker] = {}
+
+    def send(self, msg: Message) -> None:
+        with self.lock:
+            self.conn.send(msg)
+
+    def begin(self, task: Task) -> ItemContext:
+        self.task, self.local = task, {}
+        return ItemContext(task, send=self.send, breaker_for=self.breaker_for, on_register=self.on_register)
+
+    def breaker_for(self, service: str) -> CircuitBreaker:
+        if service not in self.local:
+            snap = (self.task.breakers or {}).get(service) if self.task is not None else None
+            forward = functools.partial(self._forward, service)
+            self.local[service] = (CircuitBreaker.restore(snap, on_event=forward) if snap is not None
+                                   else CircuitBreaker(service, on_event=forward))
+        return self.local[service]
+
+    def _forward(self, service: str, ok: bool, exc: BaseException | None) -> None:
+        task_id = self.task.task_id if self.task is not None else -1
+        self.send(("breaker", task_id, service, ok, None if exc is None else portable_error(exc)))
+
+    def on_register(self, target: Target) -> None:
+        self.targets.add(target)
+        self.send(("register", self.task.task_id if self.task is not None else -1, target))
+
+    def watchdog(self, parent_pid: int) -> None:
+        while True:
+            time.sleep(0.2)
+            if os.getppid() != parent_pid:  # the runner died: take our work down with it
+                for target in list(self.targets):
+                    kill_target(target)
+                os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+_WORKER_BOOT = ("import sys; from soundforge.executors import worker_main; "
+                "worker_main(int(sys.argv[1]), int(sys.argv[2]))")
+
+
+def worker_main(fd: int, parent_pid: int) -> None:
+    """Body of a worker process: parent watchdog, then one task at a time from the socket ``fd``.
+
+    Not for direct use: :class:`ProcessExecutor` starts it (in its own session).
+    """
+    conn = Connection(fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's business
+    side = _WorkerSide(conn)
+    threading.Thread(target=side.watchdog, args=(parent_pid,), name="soundforge-watchdog", daemon=True).start()
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not data:
+            return
+        (task_id,) = _TASK_ID.unpack_from(data)
+        try:
+            task: Task = pickle.loads(data[_TASK_ID.size:])
+        except Exception as exc:
+            err = StageError(f"The worker process cannot load this item's task ({type(exc).__name__}: {exc}). "
+                             "The work function must be importable by its module name (not defined in a "
+                             "notebook or __main__) and the payload plain data.")
+            side.send(("result", task_id, Outcome(ok=False, error=err, error_type="StageError")))
+            continue
+        outcome = execute(task, side.begin(task), portable=True)
+        side.targets.clear()
+        try:
+            side.send(("result", task.task_id, outcome))
+        except Exception as exc:
+            err = StageError(f"Could not send the result of {task.item!r} back: {type(exc).__name__}: {exc}.")
+            side.send(("result", task.task_id, Outcome(ok=False, error=err, error_type="StageError")))

@@ -1,0 +1,169 @@
+"""Runner bookkeeping in the catalog's ``jobs`` table: one row per attempt of a stage item.
+
+A row is inserted as ``running`` when an attempt starts and updated to ``done``
+or ``failed`` when it ends; the ``done`` update runs in the same ``BEGIN
+IMMEDIATE`` transaction as the stage's own catalog writes, so a result and its
+job row are committed together or not at all. An item is *done* for a stage
+when a ``done`` row exists with the same ``params_hash`` and ``input_hash``.
+``running`` rows left by a run whose process died (``kill -9``) are marked
+``failed`` (``error_type`` ``Interrupted``) by the next run of the stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .catalog import Catalog, utcnow
+from .errors import CatalogError
+
+__all__ = ["JobStore", "new_run_id", "params_hash"]
+
+
+def params_hash(params: Mapping[str, Any], *, version: str = "") -> str:
+    """Stable 16-hex-digit hash of a stage's parameters (canonical JSON) and its version."""
+    text = json.dumps({"params": dict(params), "version": version}, sort_keys=True, default=str,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def new_run_id(stage: str) -> str:
+    """``<stage>-<UTC yyyymmddTHHMMSS>-<pid>-<6 hex>``: unique, sortable, safe as a folder name."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stage}-{stamp}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _run_pid(run_id: str) -> int | None:
+    parts = run_id.rsplit("-", 2)
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobStore:
+    """The ``jobs`` rows of one run of one stage, written over one connection (single writer).
+
+    Parameters
+    ----------
+    catalog : Catalog
+        The workspace catalog.
+    stage : str
+        Stage name.
+    params_hash : str
+        Hash of the run's parameters (see :func:`params_hash`).
+    run_id : str
+        This run's id (see :func:`new_run_id`).
+    """
+
+    def __init__(self, catalog: Catalog, *, stage: str, params_hash: str, run_id: str) -> None:
+        self.catalog = catalog
+        self.stage = stage
+        self.params_hash = params_hash
+        self.run_id = run_id
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> JobStore:
+        self._conn = self.catalog.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise CatalogError("JobStore used outside its 'with' block.")
+        return self._conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` on the store's connection; commit on success, roll back on error."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise CatalogError(f"Could not start a write on {self.catalog.path}: {exc}.") from exc
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise CatalogError(f"Could not commit to {self.catalog.path}: {exc}.") from exc
+
+    # -- reads -----------------------------------------------------------------------
+    def done_inputs(self) -> dict[str, set[str | None]]:
+        """``item -> {input_hash, ...}`` of every ``done`` attempt of this stage with these parameters."""
+        done: dict[str, set[str | None]] = {}
+        for item, input_hash in self.conn.execute(
+                "SELECT item, input_hash FROM jobs WHERE stage = ? AND params_hash = ? AND status = 'done'",
+                (self.stage, self.params_hash)):
+            done.setdefault(item, set()).add(input_hash)
+        return done
+
+    # -- writes ----------------------------------------------------------------------
+    def mark_interrupted(self) -> int:
+        """Mark ``running`` rows of this stage whose run's process is gone as ``failed``; returns how many."""
+        runs = [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT run_id FROM jobs WHERE stage = ? AND status = 'running' AND run_id != ?",
+            (self.stage, self.run_id))]
+        dead = [r for r in runs if (pid := _run_pid(r)) is not None and pid != os.getpid() and not _alive(pid)]
+        if not dead:
+            return 0
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE jobs SET status = 'failed', error_type = 'Interrupted', finished_at = ?, "
+                f"error = 'The run was interrupted (its process ended) before this attempt finished.' "
+                f"WHERE status = 'running' AND stage = ? AND run_id IN ({', '.join('?' * len(dead))})",
+                (utcnow(), self.stage, *dead))
+            return cur.rowcount
+
+    def start(self, item: str, *, input_hash: str | None, attempt: int) -> int:
+        """Insert a ``running`` row for an attempt; returns its ``job_id``."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO jobs (run_id, stage, item, params_hash, input_hash, status, attempts, started_at) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+                (self.run_id, self.stage, item, self.params_hash, input_hash, attempt, utcnow()))
+            return int(cur.lastrowid or 0)
+
+    def finish(self, job_id: int, *, status: str, duration_s: float, error: str | None = None,
+               error_type: str | None = None,
+               record: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """End an attempt: run ``record(conn)`` (the stage's writes) and update the row, in one transaction."""
+        with self.transaction() as conn:
+            if record is not None:
+                record(conn)
+            conn.execute("UPDATE jobs SET status = ?, error = ?, error_type = ?, finished_at = ?, duration_s = ? "
+                         "WHERE job_id = ?", (status, error, error_type, utcnow(), duration_s, job_id))
+
+    def add_failed(self, item: str, *, input_hash: str | None, attempt: int, error: str, error_type: str) -> None:
+        """Record an attempt that failed before it started (e.g. an open circuit breaker)."""
+        now = utcnow()
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO jobs (run_id, stage, item, params_hash, input_hash, status, attempts, error, "
+                "error_type, started_at, finished_at, duration_s) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, 0)",
+                (self.run_id, self.stage, item, self.params_hash, input_hash, attempt, error, error_type, now, now))

@@ -1,0 +1,494 @@
+"""Run one stage over many items: concurrency, timeouts, retries, circuit breakers, jobs, progress.
+
+A stage is described by a :class:`StageSpec` (a name, a top-level work function
+``work(payload, ctx) -> result``, an executor kind, defaults) and run with
+:func:`run_stage`, which returns one DataFrame row per item with ``status``
+(``done``, ``skipped``, ``failed``), ``error``, ``attempts``, ``duration_s`` and
+the stage's own columns. One failing item never stops the others (unless
+``errors="raise"``). The calling process is the only catalog writer: a
+stage-supplied ``record(conn, item, result)`` runs in the same transaction as
+the item's ``jobs`` row update. See ``docs/runner.md`` for a worked example.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import math
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .catalog import Catalog
+from .context import ItemContext, Outcome, Task
+from .errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, StageError
+from .executors import Executor, make_executor
+from .jobs import JobStore, new_run_id, params_hash
+from .progress import ProgressEvent, Reporter, make_reporter
+from .resilience import BreakerBoard, RetryPolicy
+from .storage import validate_id
+
+__all__ = ["RESULT_COLUMNS", "ItemContext", "RemoteTraceback", "Skipped", "StageSpec", "WorkItem", "run_stage"]
+
+RESULT_COLUMNS: dict[str, str] = {"status": "string", "error": "string", "attempts": "Int64",
+                                  "duration_s": "float64"}
+"""Columns every stage result has after the key column (``duration_s``: seconds spent on the item)."""
+
+TICK_S = 0.5
+"""Seconds without events after which the runner emits a ``tick`` (reporters refresh elapsed time and ETA)."""
+
+Record = Callable[[sqlite3.Connection, "WorkItem", Any], None]
+Existing = Callable[["WorkItem"], "Mapping[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What the runner needs to know about a stage.
+
+    Attributes
+    ----------
+    name : str
+        Stage name (``jobs.stage``), from ``[A-Za-z0-9_-]``.
+    work : callable
+        ``work(payload, ctx) -> result``: a top-level function (picklable for
+        processes) doing one item. ``result`` is a mapping of the stage's columns,
+        an object with ``to_row()``, :class:`Skipped`, or anything ``record`` understands.
+    executor : {"thread", "process"}
+        Default executor: threads for I/O-bound stages, processes for CPU-bound ones.
+    workers : int or None
+        Default concurrency; ``None`` means ``os.cpu_count()``.
+    max_attempts : int
+        Attempts per item for transient errors (1 = no retry).
+    timeout_s : float or None
+        Default time limit per attempt, in seconds (``None``: none).
+    service : str or None
+        Circuit breaker fed by item outcomes (``"spotify"``, ``"spotdl"``...).
+    columns : Mapping[str, str]
+        The stage's own result columns and their pandas dtypes.
+    key : str
+        Name of the result column holding the item key (``"track_id"``).
+    version : str
+        Stage code version, hashed with the parameters: bump it to redo done items.
+    retry : RetryPolicy
+        Backoff shape (its ``attempts`` is replaced by ``max_attempts``).
+    """
+
+    name: str
+    work: Callable[[Any, ItemContext], Any]
+    executor: str = "thread"
+    workers: int | None = 1
+    max_attempts: int = 1
+    timeout_s: float | None = None
+    service: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    key: str = "track_id"
+    version: str = "1"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        validate_id(self.name, kind="stage name")
+        if self.executor not in ("thread", "process"):
+            raise ConfigError(f"Stage {self.name!r}: executor must be 'thread' or 'process', got {self.executor!r}.")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ConfigError(f"Stage {self.name!r}: workers must be an integer >= 1 or None, got {self.workers!r}.")
+        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ConfigError(f"Stage {self.name!r}: max_attempts must be an integer >= 1.")
+        clash = (set(RESULT_COLUMNS) | {self.key}) & set(self.columns)
+        if clash:
+            raise ConfigError(f"Stage {self.name!r}: columns {sorted(clash)} are the runner's own; rename them "
+                              "(e.g. audio_duration_s).")
+
+    def default_workers(self) -> int:
+        """``workers``, or the number of CPUs when it is ``None``."""
+        return self.workers if self.workers is not None else max(1, os.cpu_count() or 1)
+
+    def result_columns(self) -> dict[str, str]:
+        """All result columns in order: key, :data:`RESULT_COLUMNS`, the stage's columns."""
+        return {self.key: "string", **RESULT_COLUMNS, **self.columns}
+
+    def row(self, value: Any) -> dict[str, Any]:
+        """The stage's columns from a work result (a mapping, ``to_row()``, or :class:`Skipped`)."""
+        if isinstance(value, Skipped):
+            value = value.row
+        elif hasattr(value, "to_row") and callable(value.to_row):
+            value = value.to_row()
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise StageError(f"Stage {self.name!r} returned a {type(value).__name__}; return a mapping of its "
+                             "columns or an object with to_row().")
+        return {c: value.get(c) for c in self.columns}
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One item of a run.
+
+    Attributes
+    ----------
+    key : str
+        Identifies the item (``jobs.item``), usually a track id; unique within a run.
+    payload : Any
+        What the work function receives (``None``: the key).
+    input_hash : str or None
+        Fingerprint of the item's input (e.g. the audio's SHA-256); a done item
+        whose input changed is redone.
+    """
+
+    key: str
+    payload: Any = None
+    input_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Returned by a work function that finds its output already there: the item is ``skipped``.
+
+    Attributes
+    ----------
+    row : Mapping[str, Any]
+        The stage's columns for the result table.
+    reason : str
+        Why (shown as the item's message).
+    """
+
+    row: Mapping[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an error raised in a worker process (set as ``__cause__``)."""
+
+
+@dataclass
+class _Running:
+    item: WorkItem
+    attempt: int
+    job_id: int
+    started: float
+    deadline: float | None
+
+
+def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Catalog,
+              params: Mapping[str, Any] | None = None, workers: int | None = None, timeout: float | None = None,
+              force: bool = False, progress: Any = "auto", errors: str = "record", record: Record | None = None,
+              existing: Existing | None = None, executor: str | Executor | None = None,
+              breakers: BreakerBoard | None = None, retry: RetryPolicy | None = None,
+              run_id: str | None = None) -> Any:
+    """Run ``spec`` over ``items`` and return one result row per item.
+
+    Parameters
+    ----------
+    spec : StageSpec
+        The stage.
+    items : iterable of WorkItem or str
+        The items (a string is ``WorkItem(key=s)``); duplicate keys run once.
+    catalog : Catalog
+        Where ``jobs`` rows and the stage's records go.
+    params : Mapping[str, Any], optional
+        Parameters of the run, given to the work as ``ctx.params`` and hashed into ``jobs.params_hash``.
+    workers : int, optional
+        Items running at once (default: the stage's).
+    timeout : float, optional
+        Seconds per attempt (default: the stage's; ``math.inf``: no limit). Work past it is stopped for
+        real (process group killed) and the attempt fails with ``ItemTimeout``.
+    force : bool
+        Redo items already done with the same input and parameters.
+    progress : {"auto", "widget", "text", "log", None} or callable
+        How to show progress (see :mod:`soundforge.progress`).
+    errors : {"record", "raise"}
+        ``"record"``: failures become ``failed`` rows. ``"raise"``: stop at the first item that fails for
+        good (running items are cancelled) and raise its error.
+    record : callable, optional
+        ``record(conn, item, result)``: the stage's catalog writes for a done item, in the same transaction
+        as its ``jobs`` row. Runs in this process.
+    existing : callable, optional
+        ``existing(item) -> row or None`` for items already done: their columns for the result table, or
+        ``None`` when the output is missing (then the item is redone).
+    executor : {"thread", "process"} or Executor, optional
+        Override the stage's executor (e.g. a Dask executor).
+    breakers : BreakerBoard, optional
+        Circuit breakers to share (default: a fresh board for this run).
+    retry : RetryPolicy, optional
+        Backoff and attempts (default: the stage's policy with ``max_attempts`` attempts).
+    run_id : str, optional
+        Id of this run in ``jobs.run_id`` (default: a new one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :meth:`StageSpec.result_columns`, one row per item, in input order.
+
+    Raises
+    ------
+    ConfigError
+        For invalid arguments (before any work starts).
+    Exception
+        With ``errors="raise"``, the first final error of an item (remote traceback as its cause).
+    KeyboardInterrupt
+        After cancelling running items and recording them as failed.
+    """
+    if errors not in ("record", "raise"):
+        raise ConfigError(f"errors must be 'record' or 'raise', got {errors!r}.")
+    n = spec.default_workers() if workers is None else workers
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}.")
+    limit = spec.timeout_s if timeout is None else timeout
+    if limit is not None and (not isinstance(limit, (int, float)) or not limit > 0):
+        raise ConfigError(f"timeout must be a number of seconds > 0 (math.inf for none), got {timeout!r}.")
+    policy = retry if retry is not None else spec.retry.with_attempts(spec.max_attempts)
+    run = _Run(spec, _work_items(items), catalog=catalog, params=dict(params or {}), workers=n,
+               timeout=None if limit is None or math.isinf(limit) else float(limit), force=force,
+               reporter=make_reporter(progress), errors=errors, record=record, existing=existing,
+               executor=make_executor(executor if executor is not None else spec.executor),
+               breakers=breakers if breakers is not None else BreakerBoard(), policy=policy,
+               run_id=run_id or new_run_id(spec.name))
+    return run.execute()
+
+
+def _work_items(items: Iterable[WorkItem | str]) -> list[WorkItem]:
+    if isinstance(items, (str, WorkItem)):
+        items = [items]
+    seen: dict[str, WorkItem] = {}
+    for it in items:
+        item = WorkItem(key=it) if isinstance(it, str) else it
+        if not isinstance(item, WorkItem) or not isinstance(item.key, str) or not item.key:
+            raise ConfigError(f"Items must be non-empty strings or WorkItem objects, got {it!r}.")
+        seen.setdefault(item.key, item)
+    return list(seen.values())
+
+
+class _Run:
+    """State of one :func:`run_stage` call."""
+
+    def __init__(self, spec: StageSpec, items: list[WorkItem], *, catalog: Catalog, params: dict[str, Any],
+                 workers: int, timeout: float | None, force: bool, reporter: Reporter, errors: str,
+                 record: Record | None, existing: Existing | None, executor: Executor, breakers: BreakerBoard,
+                 policy: RetryPolicy, run_id: str) -> None:
+        self.spec, self.items, self.catalog, self.params = spec, items, catalog, params
+        self.workers, self.timeout, self.force, self.reporter = workers, timeout, force, reporter
+        self.errors, self.record, self.existing, self.executor = errors, record, existing, executor
+        self.board, self.policy, self.run_id = breakers, policy, run_id
+        self.store = JobStore(catalog, stage=spec.name, params_hash=params_hash(params, version=spec.version),
+                              run_id=run_id)
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.spent: dict[str, float] = {}
+        self.running: dict[int, _Running] = {}
+        self.todo: deque[tuple[WorkItem, int]] = deque()
+        self.retries: list[tuple[float, int, WorkItem, int]] = []
+        self.ids = itertools.count(1)
+        self.stop_error: BaseException | None = None
+        self.last_event = time.monotonic()
+
+    # -- events ------------------------------------------------------------------------
+    def emit(self, kind: str, **fields: Any) -> None:
+        event = ProgressEvent(kind=kind, stage=self.spec.name, **fields)
+        self.last_event = event.time
+        self.reporter(event)
+
+    # -- main ----------------------------------------------------------------------------
+    def execute(self) -> Any:
+        with self.store:
+            self.store.mark_interrupted()
+            self.emit("start", total=len(self.items), workers=self.workers)
+            self._plan()
+            self.executor.open(workers=min(self.workers, max(1, len(self.todo))), breakers=self.board)
+            try:
+                self._loop()
+                if self.stop_error is not None:
+                    self._abort("another item failed and errors='raise'")
+            except BaseException as exc:
+                self._abort(f"the run was interrupted ({type(exc).__name__})")
+                self.emit("end", result=self._frame())
+                raise
+            finally:
+                self.executor.close()
+        result = self._frame()
+        self.emit("end", result=result)
+        if self.stop_error is not None:
+            raise self.stop_error
+        return result
+
+    def _plan(self) -> None:
+        done = {} if self.force else self.store.done_inputs()
+        for item in self.items:
+            if item.input_hash in done.get(item.key, ()):
+                row = self._existing_row(item)
+                if row is not None:
+                    self._final(item, "skipped", attempts=0, values=row)
+                    continue
+            self.todo.append((item, 1))
+
+    def _existing_row(self, item: WorkItem) -> dict[str, Any] | None:
+        if self.existing is None:
+            return {}
+        found = self.existing(item)
+        return None if found is None else self.spec.row(found)
+
+    def _loop(self) -> None:
+        while (self.todo or self.retries or self.running) and self.stop_error is None:
+            while self.executor.free_slots() > 0 and self.stop_error is None:
+                ready = self._next_ready()
+                if ready is None:
+                    break
+                self._dispatch(*ready)
+            if not (self.running or self.retries):
+                continue
+            for msg in self.executor.poll(self._wait_s()):
+                if msg[0] == "progress" and msg[1] in self.running:
+                    run = self.running[msg[1]]
+                    self.emit("item_progress", item=run.item.key, attempt=run.attempt, percent=msg[2],
+                              message=msg[3])
+                elif msg[0] == "result" and msg[1] in self.running:
+                    self._on_result(self.running.pop(msg[1]), msg[2])
+            self._expire()
+            if time.monotonic() - self.last_event >= TICK_S:
+                self.emit("tick")
+
+    def _next_ready(self) -> tuple[WorkItem, int] | None:
+        if self.retries and self.retries[0][0] <= time.monotonic():
+            _, _, item, attempt = heapq.heappop(self.retries)
+            return item, attempt
+        return self.todo.popleft() if self.todo else None
+
+    def _wait_s(self) -> float:
+        now = time.monotonic()
+        wake = now + 0.5
+        if self.retries and self.executor.free_slots() > 0:
+            wake = min(wake, self.retries[0][0])
+        for run in self.running.values():
+            if run.deadline is not None:
+                wake = min(wake, run.deadline)
+        return max(0.0, wake - now)
+
+    # -- attempts ------------------------------------------------------------------------
+    def _dispatch(self, item: WorkItem, attempt: int) -> None:
+        spec = self.spec
+        if spec.service is not None:
+            try:
+                self.board[spec.service].allow()
+            except CircuitOpen as exc:
+                text = f"CircuitOpen: {exc}"
+                self.store.add_failed(item.key, input_hash=item.input_hash, attempt=attempt, error=text,
+                                      error_type="CircuitOpen")
+                self._final(item, "failed", attempts=attempt, error=text, exc=exc)
+                return
+        job_id = self.store.start(item.key, input_hash=item.input_hash, attempt=attempt)
+        now = time.monotonic()
+        deadline = None if self.timeout is None else now + self.timeout
+        task = Task(task_id=next(self.ids), stage=spec.name, item=item.key, attempt=attempt, work=spec.work,
+                    payload=item.key if item.payload is None else item.payload, params=self.params,
+                    deadline=deadline)
+        run = _Running(item=item, attempt=attempt, job_id=job_id, started=now, deadline=deadline)
+        try:
+            self.executor.submit(task)
+        except StageError as exc:
+            self._on_result(run, Outcome(ok=False, error=exc, error_type=type(exc).__name__))
+            return
+        self.running[task.task_id] = run
+        self.emit("item_start", item=item.key, attempt=attempt)
+
+    def _on_result(self, run: _Running, outcome: Outcome) -> None:
+        took = time.monotonic() - run.started
+        self.spent[run.item.key] = self.spent.get(run.item.key, 0.0) + took
+        if not outcome.ok:
+            self._on_failure(run, outcome, took)
+            return
+        value = outcome.value
+        try:
+            values = self.spec.row(value)
+            write = None
+            if self.record is not None and not isinstance(value, Skipped):
+                record, item = self.record, run.item
+
+                def write(conn: sqlite3.Connection) -> None:
+                    record(conn, item, value)
+
+            self.store.finish(run.job_id, status="done", duration_s=took, record=write)
+        except Exception as exc:
+            self._on_failure(run, Outcome(ok=False, error=exc, error_type=type(exc).__name__), took)
+            return
+        self._feed_breaker(outcome, None)
+        if isinstance(value, Skipped):
+            self._final(run.item, "skipped", attempts=run.attempt, values=values, message=value.reason or None)
+        else:
+            self._final(run.item, "done", attempts=run.attempt, values=values)
+
+    def _on_failure(self, run: _Running, outcome: Outcome, took: float) -> None:
+        exc = outcome.error if outcome.error is not None else StageError("unknown failure")
+        if outcome.traceback and exc.__traceback__ is None and exc.__cause__ is None:
+            exc.__cause__ = RemoteTraceback(outcome.traceback)
+        text = outcome.error_text
+        self.store.finish(run.job_id, status="failed", duration_s=took, error=text, error_type=outcome.error_type)
+        self._feed_breaker(outcome, exc)
+        if self.stop_error is None and self.policy.should_retry(exc, attempt=run.attempt):
+            delay = self.policy.delay(attempt=run.attempt)
+            heapq.heappush(self.retries, (time.monotonic() + delay, next(self.ids), run.item, run.attempt + 1))
+            self.emit("item_retry", item=run.item.key, attempt=run.attempt, error=text, delay_s=delay)
+            return
+        self._final(run.item, "failed", attempts=run.attempt, error=text, exc=exc)
+
+    def _feed_breaker(self, outcome: Outcome, exc: BaseException | None) -> None:
+        service = self.spec.service
+        if service is None or service in outcome.used_breakers or isinstance(exc, (CircuitOpen, ItemCancelled)):
+            return
+        if exc is None:
+            self.board[service].success()
+        else:
+            self.board[service].failure(exc)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for task_id, run in list(self.running.items()):
+            if run.deadline is None or now < run.deadline:
+                continue
+            self.executor.cancel(task_id)
+            del self.running[task_id]
+            how = ("its worker process and the processes it started were killed" if self.executor.name == "process"
+                   else "it was told to stop and the subprocesses it registered were killed")
+            exc = ItemTimeout(
+                f"{self.spec.name} item {run.item.key!r} ran past its {self.timeout:g} s time limit (attempt "
+                f"{run.attempt}): {how}. Give it more time with timeout=, or find out why it hangs.",
+                item=run.item.key, timeout_s=self.timeout)
+            self._on_result(run, Outcome(ok=False, error=exc, error_type="ItemTimeout"))
+
+    def _abort(self, why: str) -> None:
+        """Cancel what runs and record it as failed; never-started items get rows but no job."""
+        for task_id, run in list(self.running.items()):
+            self.executor.cancel(task_id)
+            del self.running[task_id]
+            text = f"ItemCancelled: stopped because {why}."
+            took = time.monotonic() - run.started
+            self.spent[run.item.key] = self.spent.get(run.item.key, 0.0) + took
+            # the catalog may be what failed: then the row stays 'running' until the next run marks it
+            with contextlib.suppress(Exception):
+                self.store.finish(run.job_id, status="failed", duration_s=took, error=text,
+                                  error_type="ItemCancelled")
+            self._final(run.item, "failed", attempts=run.attempt, error=text)
+        pending = [(i, a - 1) for _, _, i, a in self.retries] + [(i, a - 1) for i, a in self.todo]
+        for item, attempts in pending:
+            self._final(item, "failed", attempts=attempts, error=f"ItemCancelled: not run because {why}.")
+        self.retries.clear()
+        self.todo.clear()
+
+    # -- results -------------------------------------------------------------------------
+    def _final(self, item: WorkItem, status: str, *, attempts: int, values: Mapping[str, Any] | None = None,
+               error: str | None = None, exc: BaseException | None = None, message: str | None = None) -> None:
+        took = self.spent.get(item.key, 0.0)
+        self.rows[item.key] = {**(values or {}), self.spec.key: item.key, "status": status, "error": error,
+                               "attempts": attempts, "duration_s": took}
+        self.emit("item_end", item=item.key, attempt=attempts, status=status, error=error, duration_s=took,
+                  message=message)
+        if status == "failed" and exc is not None and self.errors == "raise" and self.stop_error is None:
+            self.stop_error = exc
+
+    def _frame(self) -> Any:
+        from .catalog import frame
+
+        rows = [self.rows[i.key] for i in self.items if i.key in self.rows]
+        return frame(rows, self.spec.result_columns())
