@@ -43,8 +43,9 @@ def _show(df: Any, columns: Sequence[str] | None = None) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     """``soundforge import``: import files; exit 1 when any file failed."""
     ws = _workspace(args)
-    result = ws.import_audio(args.paths, force=args.force)
-    _show(result, ["track_id", "status", "duration_s", "sample_rate", "channels", "format", "source_path", "error"])
+    result = ws.import_audio(args.paths, force=args.force, workers=args.workers, timeout=args.timeout)
+    _show(result, ["track_id", "status", "audio_duration_s", "sample_rate", "channels", "format", "source_path",
+                   "error"])
     failed = int((result["status"] == "failed").sum())
     print(f"\n{len(result) - failed} imported or already present, {failed} failed; workspace {ws.root}")
     return 1 if failed else 0
@@ -69,6 +70,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(root=args.root)
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """The runner options every stage command shares."""
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="items processed at once")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="time limit per item")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``soundforge`` command."""
     parser = argparse.ArgumentParser(prog="soundforge", description="SoundForge: music research workbench.")
@@ -81,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Import the user's own audio files into the workspace.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="file, folder or glob pattern")
     p.add_argument("--force", action="store_true", help="re-validate files already imported")
+    _add_run_options(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("status", help="show the catalog and storage tables",

@@ -8,27 +8,29 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog
 from .config import Settings, load_settings
 from .download import local
-from .errors import AudioError, SoundforgeError
+from .stages import imports
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .executors import Executor
+    from .runner import Existing, Record, StageSpec, WorkItem
 
 __all__ = ["IMPORT_COLUMNS", "Workspace"]
 
-IMPORT_COLUMNS = {
-    "track_id": "string", "status": "string", "error": "string", "path": "string", "duration_s": "float64",
-    "sample_rate": "Int64", "channels": "Int64", "format": "string", "is_silent": "boolean",
-    "source_path": "string",
-}
+IMPORT_COLUMNS = imports.IMPORT.result_columns()
 """Columns and dtypes of the DataFrame returned by :meth:`Workspace.import_audio`."""
 
-ProgressCallback = Callable[[int, int, dict[str, Any]], None]
+Progress = Any
+"""``"auto"``, ``"widget"``, ``"text"``, ``"log"``, ``None`` or a callable taking a ProgressEvent."""
 
 
 class Workspace:
@@ -57,15 +59,33 @@ class Workspace:
         return self.storage.root
 
     # -- stages --------------------------------------------------------------------
+    def _run_stage(self, spec: StageSpec, items: Iterable[WorkItem | str], *,
+                   params: Mapping[str, Any] | None = None, workers: int | None = None,
+                   timeout: float | None = None, force: bool = False, progress: Progress = "auto",
+                   errors: str = "record", record: Record | None = None, existing: Existing | None = None,
+                   executor: str | Executor | None = None) -> Any:
+        """Run a stage over items against this workspace's catalog (see :func:`soundforge.runner.run_stage`).
+
+        Every public stage method passes its ``workers=``, ``timeout=``, ``force=``,
+        ``progress=`` and ``errors=`` keywords through here unchanged.
+        """
+        from .runner import run_stage
+
+        return run_stage(spec, items, catalog=self.catalog, params=params, workers=workers, timeout=timeout,
+                         force=force, progress=progress, errors=errors, record=record, existing=existing,
+                         executor=executor)
+
     def import_audio(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-                     max_duration_s: float | None = None, force: bool = False,
-                     on_item: ProgressCallback | None = None) -> Any:
+                     max_duration_s: float | None = None, workers: int | None = None,
+                     timeout: float | None = None, force: bool = False, progress: Progress = "auto",
+                     errors: str = "record") -> Any:
         """Import the user's own audio files (files, folders, glob patterns).
 
         Each file is fully decoded and checked, copied into ``downloads/`` and
         recorded in the ``tracks`` and ``audio`` tables in one transaction. A bad
         file becomes a ``failed`` row; the others still import. A file already
-        in the workspace (same bytes) is ``skipped``.
+        imported (same path, size and time) or whose bytes are already in the
+        workspace is ``skipped``.
 
         Parameters
         ----------
@@ -73,57 +93,33 @@ class Workspace:
             Files, folders (walked for audio extensions) and glob patterns.
         max_duration_s : float, optional
             Longest accepted duration in seconds (default: the workspace's ``max_audio_s``).
+        workers : int, optional
+            Files processed at once (default: up to 4 threads).
+        timeout : float, optional
+            Seconds per file (default: no limit beyond the decoder's own).
         force : bool
             Re-validate and re-copy files already imported.
-        on_item : callable, optional
-            ``on_item(done, total, row)`` called after each file.
+        progress : {"auto", "widget", "text", "log", None} or callable
+            How to show progress (see :mod:`soundforge.progress`).
+        errors : {"record", "raise"}
+            Record failures as rows (default) or raise the first one.
 
         Returns
         -------
         pandas.DataFrame
-            One row per file, columns :data:`IMPORT_COLUMNS`.
+            One row per file, columns :data:`IMPORT_COLUMNS`: ``source_path``, ``status``, ``error``,
+            ``attempts``, ``duration_s`` (seconds spent), ``track_id``, ``path``, ``audio_duration_s``,
+            ``sample_rate``, ``channels``, ``format``, ``is_silent``.
         """
         files = local.expand_paths(paths)
         limit = self.settings.max_audio_s if max_duration_s is None else max_duration_s
-        rows: list[dict[str, Any]] = []
-        for done, path in enumerate(files, start=1):
-            row = self._import_one(path, max_duration_s=limit, force=force)
-            rows.append(row)
-            if on_item is not None:
-                on_item(done, len(files), row)
-        from .catalog import frame
-
-        return frame(rows, IMPORT_COLUMNS)
-
-    def _import_one(self, path: Path, *, max_duration_s: float, force: bool) -> dict[str, Any]:
-        row: dict[str, Any] = {"source_path": str(path), "status": "failed"}
-        try:
-            if not force and path.is_file() and path.stat().st_size > 0:
-                existing = self._existing_import(path)
-                if existing is not None:
-                    return {**existing, "status": "skipped", "source_path": str(path)}
-            result = local.import_file(path, storage=self.storage, max_duration_s=max_duration_s,
-                                       ffmpeg=self.settings.ffmpeg, timeout_s=self.settings.ffmpeg_timeout_s)
-            with self.catalog.transaction() as conn:
-                _record_local_track(conn, self.catalog, result.track)
-                self.catalog.upsert(conn, "audio", result.audio, key=["track_id"])
-            return {**_audio_row(self.storage, result.audio), "status": "done", "source_path": str(path)}
-        except SoundforgeError as exc:
-            row["error"] = f"{type(exc).__name__}: {exc}"
-        except OSError as exc:
-            row["error"] = f"AudioError: cannot read {path}: {exc.strerror or exc}"
-        return row
-
-    def _existing_import(self, path: Path) -> dict[str, Any] | None:
-        try:
-            digest = local.sha256_file(path)
-        except OSError as exc:
-            raise AudioError(f"Cannot read {path}: {exc.strerror or exc}.", path=path, reason="missing") from exc
-        found = self.catalog.query("SELECT * FROM audio WHERE track_id = ? AND sha256 = ?",
-                                   (local.local_track_id(digest), digest))
-        if not found or not self.storage.resolve(found[0]["path"]).is_file():
-            return None
-        return _audio_row(self.storage, found[0])
+        items = imports.import_items(files, catalog=self.catalog, storage=self.storage, max_duration_s=limit,
+                                     ffmpeg=self.settings.ffmpeg, ffmpeg_timeout_s=self.settings.ffmpeg_timeout_s,
+                                     force=force)
+        return self._run_stage(imports.IMPORT, items, params={"max_duration_s": limit}, workers=workers,
+                               timeout=timeout, force=force, progress=progress, errors=errors,
+                               record=imports.record_import,
+                               existing=functools.partial(imports.existing_import, self.catalog, self.storage))
 
     # -- readers -------------------------------------------------------------------
     def tracks(self) -> Any:
@@ -161,16 +157,3 @@ class Workspace:
         """Write every catalog table as ``<path>/<table>.parquet``; returns table -> file."""
         return self.catalog.export(path)
 
-
-def _audio_row(storage: Storage, audio_row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("track_id", "duration_s", "sample_rate", "channels", "format", "is_silent")
-    return {**{k: audio_row.get(k) for k in keys}, "path": str(storage.resolve(audio_row["path"])), "error": None}
-
-
-def _record_local_track(conn: Any, catalog: Catalog, track: dict[str, Any]) -> None:
-    """Insert a local track; keep richer metadata (e.g. from Spotify) when the track already exists."""
-    exists = conn.execute("SELECT 1 FROM tracks WHERE track_id = ?", (track["track_id"],)).fetchone()
-    if exists:
-        conn.execute("UPDATE tracks SET updated_at = ? WHERE track_id = ?", (track["updated_at"], track["track_id"]))
-    else:
-        catalog.upsert(conn, "tracks", track, key=["track_id"])
