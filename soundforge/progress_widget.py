@@ -17,7 +17,7 @@ from typing import Any
 
 from .progress import ItemState, ProgressState, StateReporter, format_seconds
 
-__all__ = ["WidgetReporter", "final_html", "items_html"]
+__all__ = ["WidgetReporter", "final_html", "final_text", "items_html"]
 
 _ORDER = {"running": 0, "retrying": 1, "failed": 2, "done": 3, "skipped": 4, "pending": 5}
 _COLOURS = {"running": "#1f77b4", "retrying": "#ff7f0e", "failed": "#d62728", "done": "#2ca02c",
@@ -50,13 +50,27 @@ def _header(state: ProgressState, *, final: bool) -> str:
     return f"<b>{html.escape(state.stage)}</b> {html.escape(state.summary())} · {timing}"
 
 
+def _shown(result: Any) -> Any:
+    """The result with floats rounded and missing values blank, ready to print."""
+    floats = [c for c in result.columns if str(result[c].dtype).startswith("float")]
+    rounded = result.round(dict.fromkeys(floats, 3))
+    return rounded.astype(object).where(rounded.notna(), "")
+
+
 def final_html(state: ProgressState, result: Any, *, max_rows: int = 100) -> str:
     """The final display: a summary line and the result DataFrame as an HTML table."""
     table = ""
     if result is not None and hasattr(result, "to_html"):
-        table = result.to_html(index=False, max_rows=max_rows, na_rep="", border=0,
-                               classes="soundforge-result")
+        table = _shown(result).to_html(index=False, max_rows=max_rows, border=0, classes="soundforge-result")
     return f'<div class="soundforge-run"><p>{_header(state, final=True)}</p>{table}</div>'
+
+
+def final_text(state: ProgressState, result: Any, *, max_rows: int = 20) -> str:
+    """Plain-text twin of :func:`final_html` (for consoles and text-only viewers)."""
+    head = f"{state.stage}: {state.summary()}"
+    if result is None or not hasattr(result, "to_string") or result.empty:
+        return head
+    return head + "\n" + _shown(result).to_string(index=False, max_rows=max_rows, max_colwidth=50)
 
 
 class WidgetReporter(StateReporter):
@@ -94,8 +108,6 @@ class WidgetReporter(StateReporter):
         self.table.value = items_html(st, limit=self.rows)
         if final:
             self.bar.bar_style = "danger" if st.counts["failed"] else "success"
-            from IPython.display import HTML
-
-            html_out = HTML(final_html(st, st.result))
             if self._handle is not None:
-                self._handle.update(html_out)
+                self._handle.update({"text/html": final_html(st, st.result),
+                                     "text/plain": final_text(st, st.result)}, raw=True)
