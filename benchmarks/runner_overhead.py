@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
           f"{os.getloadavg()[1]:.2f}; python {sys.version.split()[0]}")
     print(f"{n} trivial items, best of {args.repeat}")
-    base, base_all = best_of(args.repeat, baseline)
+    base, _base_all = best_of(args.repeat, baseline)
     base_cat, base_cat_all = best_of(args.repeat, baseline_catalog)
     print(f"  baseline loop            {base * 1e3:8.1f} ms total  {base / n * 1e6:8.1f} us/item")
     print(f"  baseline loop + commit   {base_cat * 1e3:8.1f} ms total  {base_cat / n * 1e6:8.1f} us/item "

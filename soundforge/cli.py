@@ -44,7 +44,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """``soundforge import``: import files; exit 1 when any file failed."""
     ws = _workspace(args)
     result = ws.import_audio(args.paths, force=args.force, workers=args.workers, timeout=args.timeout)
-    _show(result, ["track_id", "status", "audio_duration_s", "sample_rate", "channels", "format", "source_path",
+    _show(result, ["track_id", "status", "duration_s", "sample_rate", "channels", "format", "source_path",
                    "error"])
     failed = int((result["status"] == "failed").sum())
     print(f"\n{len(result) - failed} imported or already present, {failed} failed; workspace {ws.root}")

@@ -46,7 +46,7 @@ def run_demo(*, root: str | Path | None = None) -> int:
     print("1. Import the demo songs")
     imported = ws.import_audio(sorted(demo_dir().glob("*.flac")))
     with pd.option_context("display.width", 200, "display.max_colwidth", 40):
-        shown = imported[["track_id", "status", "audio_duration_s", "sample_rate", "channels", "format", "error"]]
+        shown = imported[["track_id", "status", "duration_s", "sample_rate", "channels", "format", "error"]]
         print(shown.to_string(index=False))
     failed = int((imported["status"] == "failed").sum())
     print("\nCatalog: tracks joined with audio")

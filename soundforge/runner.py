@@ -3,7 +3,7 @@
 A stage is described by a :class:`StageSpec` (a name, a top-level work function
 ``work(payload, ctx) -> result``, an executor kind, defaults) and run with
 :func:`run_stage`, which returns one DataFrame row per item with ``status``
-(``done``, ``skipped``, ``failed``), ``error``, ``attempts``, ``duration_s`` and
+(``done``, ``skipped``, ``failed``), ``error``, ``attempts``, ``seconds_taken`` and
 the stage's own columns. One failing item never stops the others (unless
 ``errors="raise"``). The calling process is the only catalog writer: a
 stage-supplied ``record(conn, item, result)`` runs in the same transaction as
@@ -36,8 +36,9 @@ from .storage import validate_id
 __all__ = ["RESULT_COLUMNS", "ItemContext", "RemoteTraceback", "Skipped", "StageSpec", "WorkItem", "run_stage"]
 
 RESULT_COLUMNS: dict[str, str] = {"status": "string", "error": "string", "attempts": "Int64",
-                                  "duration_s": "float64"}
-"""Columns every stage result has after the key column (``duration_s``: seconds spent on the item)."""
+                                  "seconds_taken": "float64"}
+"""Columns every stage result has after the key column (``seconds_taken``: seconds spent on the item, all
+attempts). ``duration_s`` is left to stages: audio stages use it for the audio's length."""
 
 TICK_S = 0.5
 """Seconds without events after which the runner emits a ``tick`` (reporters refresh elapsed time and ETA)."""
@@ -101,7 +102,7 @@ class StageSpec:
         clash = (set(RESULT_COLUMNS) | {self.key}) & set(self.columns)
         if clash:
             raise ConfigError(f"Stage {self.name!r}: columns {sorted(clash)} are the runner's own; rename them "
-                              "(e.g. audio_duration_s).")
+                              "(the time spent is seconds_taken).")
 
     def default_workers(self) -> int:
         """``workers``, or the number of CPUs when it is ``None``."""
@@ -481,7 +482,7 @@ class _Run:
                error: str | None = None, exc: BaseException | None = None, message: str | None = None) -> None:
         took = self.spent.get(item.key, 0.0)
         self.rows[item.key] = {**(values or {}), self.spec.key: item.key, "status": status, "error": error,
-                               "attempts": attempts, "duration_s": took}
+                               "attempts": attempts, "seconds_taken": took}
         self.emit("item_end", item=item.key, attempt=attempts, status=status, error=error, duration_s=took,
                   message=message)
         if status == "failed" and exc is not None and self.errors == "raise" and self.stop_error is None:

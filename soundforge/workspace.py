@@ -108,7 +108,7 @@ class Workspace:
         -------
         pandas.DataFrame
             One row per file, columns :data:`IMPORT_COLUMNS`: ``source_path``, ``status``, ``error``,
-            ``attempts``, ``duration_s`` (seconds spent), ``track_id``, ``path``, ``audio_duration_s``,
+            ``attempts``, ``seconds_taken``, ``track_id``, ``path``, ``duration_s`` (audio length, s),
             ``sample_rate``, ``channels``, ``format``, ``is_silent``.
         """
         files = local.expand_paths(paths)

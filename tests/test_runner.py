@@ -51,7 +51,7 @@ def test_results_one_row_per_item_in_order_with_dtypes(catalog: Catalog) -> None
     assert df["value"].tolist() == [6, 2, 4]
     assert df["attempts"].tolist() == [1, 1, 1]
     assert df["error"].isna().all()
-    assert (df["duration_s"] >= 0).all()
+    assert (df["seconds_taken"] >= 0).all()
     assert str(df["status"].dtype) == "string"
     assert str(df["attempts"].dtype) == "Int64"
     rows = jobs(catalog)
@@ -155,7 +155,7 @@ def test_hanging_thread_item_times_out_and_others_finish(catalog: Catalog) -> No
     by = df.set_index("item")
     assert by.loc["hang", "status"] == "failed"
     assert by.loc["hang", "error"].startswith("ItemTimeout: test item 'hang' ran past its 0.5 s time limit")
-    assert by.loc["hang", "duration_s"] >= 0.5
+    assert by.loc["hang", "seconds_taken"] >= 0.5
     assert by.loc["ok2", "status"] == "failed"  # "ok2" is not "ok": it hangs too
     assert by.loc["ok", "status"] == "done"
     assert [r["status"] for r in jobs(catalog)].count("running") == 0
@@ -270,7 +270,7 @@ def test_open_breaker_fails_items_fast(catalog: Catalog) -> None:
     fast = df[df["error"].str.startswith("CircuitOpen")]
     assert len(fast) == 3
     assert "spotify circuit breaker is open" in fast["error"].iloc[0]
-    assert (fast["duration_s"] == 0).all()
+    assert (fast["seconds_taken"] == 0).all()
     assert board["spotify"].state == "open"
     assert [r["error_type"] for r in jobs(catalog)].count("CircuitOpen") == 3
 
@@ -338,7 +338,7 @@ def test_bad_specs_are_refused() -> None:
     with pytest.raises(InvalidIdError, match="stage name"):
         StageSpec(name="a/b", work=work.double)
     with pytest.raises(ConfigError, match="runner's own"):
-        StageSpec(name="s", work=work.double, columns={"duration_s": "float64"})
+        StageSpec(name="s", work=work.double, columns={"seconds_taken": "float64"})
     with pytest.raises(ConfigError, match="executor must be"):
         StageSpec(name="s", work=work.double, executor="dask")
 

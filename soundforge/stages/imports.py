@@ -25,7 +25,7 @@ from ..storage import Storage
 __all__ = ["IMPORT", "ImportJob", "ImportResult", "audio_result_row", "existing_import", "import_item",
            "import_items", "record_import"]
 
-COLUMNS = {"track_id": "string", "path": "string", "audio_duration_s": "float64", "sample_rate": "Int64",
+COLUMNS = {"track_id": "string", "path": "string", "duration_s": "float64", "sample_rate": "Int64",
            "channels": "Int64", "format": "string", "is_silent": "boolean"}
 
 
@@ -73,7 +73,7 @@ class ImportResult:
 def audio_result_row(storage: Storage, audio_row: Mapping[str, Any]) -> dict[str, Any]:
     """Result columns of the import stage from an ``audio`` catalog row."""
     return {"track_id": audio_row["track_id"], "path": str(storage.resolve(audio_row["path"])),
-            "audio_duration_s": audio_row["duration_s"], "sample_rate": audio_row["sample_rate"],
+            "duration_s": audio_row["duration_s"], "sample_rate": audio_row["sample_rate"],
             "channels": audio_row["channels"], "format": audio_row["format"],
             "is_silent": bool(audio_row["is_silent"])}
 

@@ -18,7 +18,7 @@ def test_import_goes_through_the_runner_with_jobs_rows(tmp_path: Path, make_audi
     assert list(df.columns) == list(IMPORT_COLUMNS)
     assert df["status"].tolist() == ["done"] * 3
     assert df["attempts"].tolist() == [1, 1, 1]
-    assert df["audio_duration_s"].round(2).tolist() == [0.3, 0.3, 0.3]
+    assert df["duration_s"].round(2).tolist() == [0.3, 0.3, 0.3]
     jobs = ws.jobs()
     assert sorted(jobs["item"]) == sorted(str(f) for f in files)
     assert set(jobs["stage"]) == {"import"}
@@ -41,7 +41,7 @@ def test_unchanged_files_are_skipped_without_work_and_changed_ones_redone(tmp_pa
     os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
     changed = ws.import_audio([a, b], progress=None)
     assert changed["status"].tolist() == ["done", "skipped"]
-    assert changed["audio_duration_s"].iloc[0] == pytest.approx(0.5, abs=0.01)
+    assert changed["duration_s"].iloc[0] == pytest.approx(0.5, abs=0.01)
     assert len(ws.tracks()) == 3
 
 
