@@ -26,10 +26,10 @@ from typing import Any
 
 from .catalog import Catalog
 from .context import ItemContext, Outcome, Task
-from .errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, StageError
+from .errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
 from .executors import Executor, make_executor
 from .jobs import JobStore, new_run_id, params_hash
-from .progress import ProgressEvent, Reporter, make_reporter
+from .progress import ProgressEvent, Reporter, logger, make_reporter
 from .resilience import BreakerBoard, RetryPolicy
 from .storage import validate_id
 
@@ -297,9 +297,9 @@ class _Run:
         with self.store:
             self.store.mark_interrupted()
             self.emit("start", total=len(self.items), workers=self.workers)
-            self._plan()
-            self.executor.open(workers=min(self.workers, max(1, len(self.todo))), breakers=self.board)
             try:
+                self._plan()
+                self.executor.open(workers=min(self.workers, max(1, len(self.todo))), breakers=self.board)
                 self._loop()
                 if self.stop_error is not None:
                     self._abort("another item failed and errors='raise'")
@@ -328,7 +328,11 @@ class _Run:
     def _existing_row(self, item: WorkItem) -> dict[str, Any] | None:
         if self.existing is None:
             return {}
-        found = self.existing(item)
+        try:
+            found = self.existing(item)
+        except (SoundforgeError, OSError) as exc:  # cannot tell whether the output is there: redo
+            logger.debug("%s: existing(%r) failed (%s); redoing the item", self.spec.name, item.key, exc)
+            return None
         return None if found is None else self.spec.row(found)
 
     def _loop(self) -> None:

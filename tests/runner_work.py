@@ -115,3 +115,10 @@ def write_file(payload: dict[str, Any], ctx: ItemContext) -> dict[str, Any]:
         time.sleep(payload.get("sleep", 0.0))
         handle.write(text[half:])
     return {"value": final.stat().st_size}
+
+
+def timed(payload: Any, ctx: ItemContext) -> dict[str, Any]:
+    """Sleep ``payload`` seconds; return when the item ran (wall clock) to measure concurrency."""
+    start = time.time()
+    time.sleep(float(payload))
+    return {"t0": start, "t1": time.time()}

@@ -166,3 +166,22 @@ def test_make_executor() -> None:
     ex = ThreadExecutor()
     assert make_executor(ex) is ex
     assert isinstance(ex, Executor)
+
+
+def max_overlap(spans: list[tuple[float, float]]) -> int:
+    """Most intervals open at the same instant."""
+    points = sorted([(t0, 1) for t0, _ in spans] + [(t1, -1) for _, t1 in spans])
+    best = cur = 0
+    for _, step in points:
+        cur += step
+        best = max(best, cur)
+    return best
+
+
+@pytest.mark.parametrize(("executor", "workers"), [("thread", 3), ("thread", 1), ("process", 2)])
+def test_workers_limit_concurrency(catalog: Catalog, executor: str, workers: int) -> None:
+    items = [WorkItem(f"i{i}", payload=0.15) for i in range(8)]
+    df = run_stage(spec(work.timed, executor=executor, columns={"t0": "float64", "t1": "float64"}), items,
+                   catalog=catalog, progress=None, workers=workers)
+    assert (df["status"] == "done").all()
+    assert max_overlap(list(zip(df["t0"], df["t1"], strict=True))) == workers
