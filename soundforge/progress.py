@@ -35,7 +35,7 @@ from typing import Any, TextIO
 from .errors import ConfigError
 
 __all__ = ["ItemState", "LogReporter", "ProgressEvent", "ProgressState", "Reporter", "StateReporter",
-           "TextReporter", "format_seconds", "in_notebook", "make_reporter"]
+           "TextReporter", "format_seconds", "in_notebook", "make_reporter", "silent"]
 
 Reporter = Callable[["ProgressEvent"], None]
 """A reporter: called with each :class:`ProgressEvent` of a run, from the runner's thread."""
@@ -318,7 +318,7 @@ def make_reporter(progress: Any, *, stream: TextIO | None = None) -> Reporter:
     if callable(progress):
         return progress
     if progress is None or progress is False or progress == "none":
-        return _silent
+        return silent
     if progress == "auto":
         out = stream if stream is not None else sys.stderr
         if in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
@@ -339,5 +339,5 @@ def make_reporter(progress: Any, *, stream: TextIO | None = None) -> Reporter:
                       "taking a ProgressEvent.")
 
 
-def _silent(event: ProgressEvent) -> None:
+def silent(event: ProgressEvent) -> None:
     """The silent reporter."""

@@ -29,7 +29,7 @@ from .context import ItemContext, Outcome, Task
 from .errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
 from .executors import Executor, make_executor
 from .jobs import JobStore, new_run_id, params_hash
-from .progress import ProgressEvent, Reporter, logger, make_reporter
+from .progress import ProgressEvent, Reporter, logger, make_reporter, silent
 from .resilience import BreakerBoard, RetryPolicy
 from .storage import validate_id
 
@@ -290,7 +290,12 @@ class _Run:
     def emit(self, kind: str, **fields: Any) -> None:
         event = ProgressEvent(kind=kind, stage=self.spec.name, **fields)
         self.last_event = event.time
-        self.reporter(event)
+        try:
+            self.reporter(event)
+        except Exception as exc:  # a broken display must not sink the run
+            logger.warning("%s: progress display failed (%s: %s); continuing without it", self.spec.name,
+                           type(exc).__name__, exc)
+            self.reporter = silent
 
     # -- main ----------------------------------------------------------------------------
     def execute(self) -> Any:

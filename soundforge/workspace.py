@@ -22,6 +22,7 @@ from .storage import Storage
 
 if TYPE_CHECKING:
     from .executors import Executor
+    from .resilience import BreakerBoard, RetryPolicy
     from .runner import Existing, Record, StageSpec, WorkItem
 
 __all__ = ["IMPORT_COLUMNS", "Workspace"]
@@ -63,7 +64,8 @@ class Workspace:
                    params: Mapping[str, Any] | None = None, workers: int | None = None,
                    timeout: float | None = None, force: bool = False, progress: Progress = "auto",
                    errors: str = "record", record: Record | None = None, existing: Existing | None = None,
-                   executor: str | Executor | None = None) -> Any:
+                   executor: str | Executor | None = None, breakers: BreakerBoard | None = None,
+                   retry: RetryPolicy | None = None) -> Any:
         """Run a stage over items against this workspace's catalog (see :func:`soundforge.runner.run_stage`).
 
         Every public stage method passes its ``workers=``, ``timeout=``, ``force=``,
@@ -73,7 +75,7 @@ class Workspace:
 
         return run_stage(spec, items, catalog=self.catalog, params=params, workers=workers, timeout=timeout,
                          force=force, progress=progress, errors=errors, record=record, existing=existing,
-                         executor=executor)
+                         executor=executor, breakers=breakers, retry=retry)
 
     def import_audio(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
                      max_duration_s: float | None = None, workers: int | None = None,

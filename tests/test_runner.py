@@ -363,3 +363,12 @@ def test_transient_error_from_a_thread_keeps_its_traceback(catalog: Catalog) -> 
         run_stage(spec(work.flaky), [WorkItem("x", payload={"fail_until": 1})], catalog=catalog, progress=None,
                   errors="raise")
     assert info.value.__traceback__ is not None
+
+
+def test_a_broken_display_does_not_sink_the_run(catalog: Catalog, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(event: ProgressEvent) -> None:
+        raise RuntimeError("widget exploded")
+
+    df = run_stage(spec(), ["1", "2"], catalog=catalog, progress=broken)
+    assert df["status"].tolist() == ["done", "done"]
+    assert "progress display failed (RuntimeError: widget exploded)" in caplog.text
