@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import os
 import pickle
 import queue
-import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -35,13 +32,12 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, runtime_checkable
 
-from .context import ItemContext, Outcome, Target, Task, execute, kill_target, portable_error
+from .context import ItemContext, Outcome, Target, Task, execute, kill_target
 from .errors import ConfigError, StageError, WorkerCrashed
-from .resilience import BreakerBoard, CircuitBreaker
+from .resilience import BreakerBoard
+from .worker import TASK_ID
 
 __all__ = ["Executor", "Message", "ProcessExecutor", "ThreadExecutor", "make_executor"]
-
-_TASK_ID = struct.Struct("!q")
 
 Message = tuple[Any, ...]
 """``("progress", task_id, percent, message)`` or ``("result", task_id, Outcome)``."""
@@ -175,6 +171,10 @@ class ThreadExecutor:
 
 
 # -- processes -------------------------------------------------------------------------
+_WORKER_BOOT = ("import sys; from soundforge.worker import worker_main; "
+                "worker_main(int(sys.argv[1]), int(sys.argv[2]))")
+
+
 @dataclasses.dataclass
 class _Proc:
     process: subprocess.Popen[bytes]
@@ -250,7 +250,7 @@ class ProcessExecutor:
                 f"Cannot send {task.stage} item {task.item!r} to a worker process: {type(exc).__name__}: {exc}. "
                 "The work function must be a top-level function and the payload plain data.",
                 item=task.item) from exc
-        data = _TASK_ID.pack(task.task_id) + data
+        data = TASK_ID.pack(task.task_id) + data
         proc = next((p for p in self._procs if p.task_id is None), None) or self._start()
         proc.task_id = task.task_id
         try:
@@ -341,84 +341,3 @@ class ProcessExecutor:
                 with contextlib.suppress(OSError):
                     proc.conn.close()
         self._procs.clear()
-
-
-class _WorkerSide:
-    """The worker process's end: sends messages, tracks registered processes, local breakers."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.lock = threading.Lock()
-        self.targets: set[Target] = set()
-        self.task: Task | None = None
-        self.local: dict[str, CircuitBreaker] = {}
-
-    def send(self, msg: Message) -> None:
-        with self.lock:
-            self.conn.send(msg)
-
-    def begin(self, task: Task) -> ItemContext:
-        self.task, self.local = task, {}
-        return ItemContext(task, send=self.send, breaker_for=self.breaker_for, on_register=self.on_register)
-
-    def breaker_for(self, service: str) -> CircuitBreaker:
-        if service not in self.local:
-            snap = (self.task.breakers or {}).get(service) if self.task is not None else None
-            forward = functools.partial(self._forward, service)
-            self.local[service] = (CircuitBreaker.restore(snap, on_event=forward) if snap is not None
-                                   else CircuitBreaker(service, on_event=forward))
-        return self.local[service]
-
-    def _forward(self, service: str, ok: bool, exc: BaseException | None) -> None:
-        task_id = self.task.task_id if self.task is not None else -1
-        self.send(("breaker", task_id, service, ok, None if exc is None else portable_error(exc)))
-
-    def on_register(self, target: Target) -> None:
-        self.targets.add(target)
-        self.send(("register", self.task.task_id if self.task is not None else -1, target))
-
-    def watchdog(self, parent_pid: int) -> None:
-        while True:
-            time.sleep(0.2)
-            if os.getppid() != parent_pid:  # the runner died: take our work down with it
-                for target in list(self.targets):
-                    kill_target(target)
-                os.killpg(os.getpgrp(), signal.SIGKILL)
-
-
-_WORKER_BOOT = ("import sys; from soundforge.executors import worker_main; "
-                "worker_main(int(sys.argv[1]), int(sys.argv[2]))")
-
-
-def worker_main(fd: int, parent_pid: int) -> None:
-    """Body of a worker process: parent watchdog, then one task at a time from the socket ``fd``.
-
-    Not for direct use: :class:`ProcessExecutor` starts it (in its own session).
-    """
-    conn = Connection(fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's business
-    side = _WorkerSide(conn)
-    threading.Thread(target=side.watchdog, args=(parent_pid,), name="soundforge-watchdog", daemon=True).start()
-    while True:
-        try:
-            data = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        if not data:
-            return
-        (task_id,) = _TASK_ID.unpack_from(data)
-        try:
-            task: Task = pickle.loads(data[_TASK_ID.size:])
-        except Exception as exc:
-            err = StageError(f"The worker process cannot load this item's task ({type(exc).__name__}: {exc}). "
-                             "The work function must be importable by its module name (not defined in a "
-                             "notebook or __main__) and the payload plain data.")
-            side.send(("result", task_id, Outcome(ok=False, error=err, error_type="StageError")))
-            continue
-        outcome = execute(task, side.begin(task), portable=True)
-        side.targets.clear()
-        try:
-            side.send(("result", task.task_id, outcome))
-        except Exception as exc:
-            err = StageError(f"Could not send the result of {task.item!r} back: {type(exc).__name__}: {exc}.")
-            side.send(("result", task.task_id, Outcome(ok=False, error=err, error_type="StageError")))
