@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,10 @@ _SOUNDFILE_EXT = {"wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aif", "ai
                   "rf64", "au"}
 _LOSSLESS_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF", "AU"}
 _DEFAULT_MAX_S = 4 * 3600.0
+
+ProcessHook = Callable[[subprocess.Popen[bytes]], None]
+"""Called with each ffmpeg subprocess (started in its own session), e.g. ``ctx.register_process``,
+so a runner can kill the decoder's whole process group on timeout or cancellation."""
 
 
 @dataclass(frozen=True)
@@ -309,7 +313,8 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray
                          "Re-download or re-export it.", path=path, reason="corrupt")
 
 
-def _ffmpeg_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str, timeout_s: float) -> Iterator[np.ndarray]:
+def _ffmpeg_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str, timeout_s: float,
+                   on_process: ProcessHook | None = None) -> Iterator[np.ndarray]:
     import threading
 
     path = info.path
@@ -317,6 +322,8 @@ def _ffmpeg_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str, timeout_s
            "-f", "f32le", "-acodec", "pcm_f32le", "-ac", str(info.channels), "-ar", str(info.sample_rate), "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             start_new_session=True)
+    if on_process is not None:
+        on_process(proc)
     timed_out = threading.Event()
 
     def _kill() -> None:
@@ -360,7 +367,7 @@ def _ffmpeg_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str, timeout_s
 
 def stream(path: str | Path, *, block_s: float = 30.0, sr: int | None = None, mono: bool = False,
            max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg",
-           timeout_s: float = 600.0) -> Iterator[tuple[AudioInfo, np.ndarray]]:
+           timeout_s: float = 600.0, on_process: ProcessHook | None = None) -> Iterator[tuple[AudioInfo, np.ndarray]]:
     """Decode a file block by block, so long files never sit in memory whole.
 
     Parameters
@@ -379,6 +386,8 @@ def stream(path: str | Path, *, block_s: float = 30.0, sr: int | None = None, mo
         ffmpeg executable for formats soundfile cannot read.
     timeout_s : float
         Time limit of an ffmpeg decode, in seconds.
+    on_process : callable, optional
+        Called with the ffmpeg subprocess when one is started (see :data:`ProcessHook`).
 
     Yields
     ------
@@ -397,7 +406,7 @@ def stream(path: str | Path, *, block_s: float = 30.0, sr: int | None = None, mo
     if info.decoder == "soundfile":
         blocks = _soundfile_blocks(info, block_frames)
     else:
-        blocks = _ffmpeg_blocks(info, block_frames, ffmpeg=ffmpeg, timeout_s=timeout_s)
+        blocks = _ffmpeg_blocks(info, block_frames, ffmpeg=ffmpeg, timeout_s=timeout_s, on_process=on_process)
     resampler = None
     if sr is not None and sr != info.sample_rate:
         import soxr
@@ -422,7 +431,8 @@ def stream(path: str | Path, *, block_s: float = 30.0, sr: int | None = None, mo
 
 
 def load(path: str | Path, *, sr: int | None = None, mono: bool = False,
-         max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg", timeout_s: float = 600.0) -> Audio:
+         max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg", timeout_s: float = 600.0,
+         on_process: ProcessHook | None = None) -> Audio:
     """Decode a whole file into memory.
 
     Parameters
@@ -453,7 +463,7 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = False,
     parts: list[np.ndarray] = []
     info: AudioInfo | None = None
     for block_info, block in stream(path, block_s=60.0, sr=sr, mono=mono, max_duration_s=max_duration_s,
-                                    ffmpeg=ffmpeg, timeout_s=timeout_s):
+                                    ffmpeg=ffmpeg, timeout_s=timeout_s, on_process=on_process):
         info = block_info
         parts.append(block)
     if info is None or not parts or sum(p.shape[1] for p in parts) == 0:
@@ -465,7 +475,7 @@ def load(path: str | Path, *, sr: int | None = None, mono: bool = False,
 
 
 def scan(path: str | Path, *, max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg",
-         timeout_s: float = 600.0) -> ScanResult:
+         timeout_s: float = 600.0, on_process: ProcessHook | None = None) -> ScanResult:
     """Decode a whole file block by block (constant memory) and check every sample.
 
     Used to validate imports and downloads: catches truncation, decode errors
@@ -484,7 +494,7 @@ def scan(path: str | Path, *, max_duration_s: float | None = _DEFAULT_MAX_S, ffm
     peak = 0.0
     info: AudioInfo | None = None
     for block_info, block in stream(path, block_s=30.0, max_duration_s=max_duration_s, ffmpeg=ffmpeg,
-                                    timeout_s=timeout_s):
+                                    timeout_s=timeout_s, on_process=on_process):
         info = block_info
         frames += block.shape[1]
         if block.size:

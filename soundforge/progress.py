@@ -75,8 +75,8 @@ class ProgressEvent:
         ``"ErrorType: message"`` (``item_retry`` and failed ``item_end``).
     delay_s : float or None
         Seconds before the next attempt (``item_retry``).
-    duration_s : float or None
-        Seconds the item took (``item_end``).
+    seconds_taken : float or None
+        Seconds the item took, all attempts (``item_end``).
     result : Any
         The result DataFrame (``end``).
     """
@@ -93,7 +93,7 @@ class ProgressEvent:
     message: str | None = None
     error: str | None = None
     delay_s: float | None = None
-    duration_s: float | None = None
+    seconds_taken: float | None = None
     result: Any = None
 
 
@@ -290,7 +290,7 @@ class LogReporter(StateReporter):
             elif event.status == "skipped":
                 self.log.debug("%s %s skipped %s (already done)", event.stage, where, event.item)
             else:
-                self.log.info("%s %s done %s (%.1f s)", event.stage, where, event.item, event.duration_s or 0.0)
+                self.log.info("%s %s done %s (%.1f s)", event.stage, where, event.item, event.seconds_taken or 0.0)
         elif event.kind == "end":
             self.log.info("%s: finished %s in %s", event.stage, st.summary(),
                           format_seconds(event.time - st.started))

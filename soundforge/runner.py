@@ -225,14 +225,17 @@ class _Run:
                 self._dispatch(*ready)
             if not (self.running or self.retries):
                 continue
-            for msg in self.executor.poll(self._wait_s()):
+            messages = self.executor.poll(self._wait_s())
+            # Expire first: a result that arrives after its deadline (work that noticed ctx.cancelled()
+            # and returned) is a timeout, not a success.
+            self._expire()
+            for msg in messages:
                 if msg[0] == "progress" and msg[1] in self.running:
                     run = self.running[msg[1]]
                     self.emit("item_progress", item=run.item.key, attempt=run.attempt, percent=msg[2],
                               message=msg[3])
                 elif msg[0] == "result" and msg[1] in self.running:
                     self._on_result(self.running.pop(msg[1]), msg[2])
-            self._expire()
             if time.monotonic() - self.last_event >= TICK_S:
                 self.emit("tick")
 
@@ -368,7 +371,7 @@ class _Run:
         took = self.spent.get(item.key, 0.0)
         self.rows[item.key] = {**(values or {}), self.spec.key: item.key, "status": status, "error": error,
                                "attempts": attempts, "seconds_taken": took}
-        self.emit("item_end", item=item.key, attempt=attempts, status=status, error=error, duration_s=took,
+        self.emit("item_end", item=item.key, attempt=attempts, status=status, error=error, seconds_taken=took,
                   message=message)
         if status == "failed" and exc is not None and self.errors == "raise" and self.stop_error is None:
             self.stop_error = exc

@@ -119,3 +119,13 @@ def test_write_round_trip(tmp_path: Path) -> None:
     back = audio.load(path)
     assert back.samples.shape == data.shape
     assert np.max(np.abs(back.samples - data)) < 1e-4
+
+
+def test_ffmpeg_decoder_is_handed_to_the_process_hook(make_audio) -> None:
+    seen = []
+    audio.scan(make_audio("a.m4a", seconds=0.5), on_process=seen.append)
+    assert len(seen) == 1
+    assert seen[0].args[0].endswith("ffmpeg")
+    assert seen[0].poll() is not None  # finished and reaped
+    audio.scan(make_audio("a.flac", seconds=0.5), on_process=seen.append)
+    assert len(seen) == 1  # soundfile formats start no subprocess

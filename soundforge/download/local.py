@@ -96,7 +96,8 @@ class LocalImport:
 
 
 def import_file(path: str | Path, *, storage: Storage, max_duration_s: float | None = None,
-                ffmpeg: str = "ffmpeg", timeout_s: float = 600.0) -> LocalImport:
+                ffmpeg: str = "ffmpeg", timeout_s: float = 600.0,
+                on_process: audio.ProcessHook | None = None) -> LocalImport:
     """Validate one audio file and copy it into ``downloads/<track_id>.<ext>``.
 
     The whole file is decoded block by block first (:func:`soundforge.audio.scan`),
@@ -115,6 +116,8 @@ def import_file(path: str | Path, *, storage: Storage, max_duration_s: float | N
         ffmpeg executable for formats soundfile cannot read.
     timeout_s : float
         Time limit of a decode, in seconds.
+    on_process : callable, optional
+        Receives any ffmpeg subprocess (e.g. ``ctx.register_process``) so a runner can kill it.
 
     Returns
     -------
@@ -128,7 +131,8 @@ def import_file(path: str | Path, *, storage: Storage, max_duration_s: float | N
         When it cannot be copied into the workspace.
     """
     src = Path(path).expanduser()
-    checked = audio.scan(src, max_duration_s=max_duration_s, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    checked = audio.scan(src, max_duration_s=max_duration_s, ffmpeg=ffmpeg, timeout_s=timeout_s,
+                         on_process=on_process)
     digest = sha256_file(src)
     track_id = local_track_id(digest)
     ext = checked.info.format if checked.info.format in audio.AUDIO_EXTENSIONS else src.suffix.lstrip(".").lower()

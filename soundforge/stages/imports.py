@@ -89,7 +89,7 @@ def import_item(job: ImportJob, ctx: ItemContext) -> ImportResult | Skipped:
                 return Skipped(row, reason="the same audio is already in the workspace")
         ctx.report(percent=10.0, message="validating")
         result = local.import_file(path, storage=job.storage, max_duration_s=job.max_duration_s, ffmpeg=job.ffmpeg,
-                                   timeout_s=job.ffmpeg_timeout_s)
+                                   timeout_s=job.ffmpeg_timeout_s, on_process=ctx.register_process)
     except OSError as exc:
         if isinstance(exc, SoundforgeError):  # StorageError is an OSError too
             raise
