@@ -27,7 +27,9 @@ Each one names the input it is about and says what to do next; the
     │   └── SpotifyUnavailable       5xx, timeouts, connection errors (transient)
     ├── DownloadError                spotdl failed or produced no valid file
     │   ├── DownloaderNotFound       spotdl or ffmpeg missing
-    │   └── NoMatch                  spotdl found no audio for the song
+    │   ├── NoMatch                  spotdl found no audio for the song
+    │   ├── DownloadUnavailable      network/provider failure, truncated file (transient)
+    │   └── DownloadCancelled        the caller stopped a running download
     ├── AnalysisError                feature extraction failed
     ├── SeparationError              source separation failed
     │   └── ModelNotAvailable        demucs weights not present locally
@@ -49,7 +51,9 @@ __all__ = [
     "CircuitOpen",
     "ConfigError",
     "DecoderNotFound",
+    "DownloadCancelled",
     "DownloadError",
+    "DownloadUnavailable",
     "DownloaderNotFound",
     "InvalidIdError",
     "ItemCancelled",
@@ -255,6 +259,16 @@ class DownloaderNotFound(DownloadError):
 
 class NoMatch(DownloadError):
     """spotdl found no audio source for the song (``LookupError: No results found``)."""
+
+
+class DownloadUnavailable(DownloadError):
+    """The audio provider or network failed, or the file came out truncated: worth retrying."""
+
+    transient = True
+
+
+class DownloadCancelled(DownloadError):
+    """The caller asked a running download to stop; its processes were killed."""
 
 
 class AnalysisError(SoundforgeError):
