@@ -171,14 +171,14 @@ def test_pandas_row_with_missing_values_works(fake_spotdl: FakeSpotdl, storage: 
         "Never Gonna Test", None, 0, 1, False)
 
 
-@pytest.mark.parametrize("fmt", ["flac", "opus", "m4a"])
+@pytest.mark.parametrize("fmt", ["flac", "ogg", "opus", "wav", "m4a"])
 def test_other_formats(fake_spotdl: FakeSpotdl, storage: Storage, settings: Settings, fmt: str) -> None:
     if fmt == "m4a" and shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg needed for m4a")
     result = download_track(track_row(), storage=storage, settings=settings, format=fmt.upper(), bitrate="256k")
     argv = _argv(fake_spotdl)
     assert argv[argv.index("--format") + 1] == fmt
-    assert argv[argv.index("--bitrate") + 1] == ("disable" if fmt == "flac" else "256k")
+    assert argv[argv.index("--bitrate") + 1] == ("disable" if fmt in ("flac", "wav") else "256k")
     assert result.path.name == f"{TID}.{fmt}"
     assert result.duration_s == pytest.approx(3.0, abs=0.15)
 
