@@ -3,6 +3,7 @@
 ::
 
     soundforge [--root DIR] import PATH...      import audio files, folders or globs
+    soundforge [--root DIR] download [ID...]    download fetched Spotify tracks with spotdl
     soundforge [--root DIR] status              tables of the catalog and storage
     soundforge [--root DIR] demo                the main job on the built-in demo songs
 
@@ -51,6 +52,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    """``soundforge download``: download tracks with spotdl; exit 1 when any track failed."""
+    ws = _workspace(args)
+    result = ws.download(args.track_ids or None, format=args.format, bitrate=args.bitrate, force=args.force,
+                         workers=args.workers, timeout=args.timeout)
+    if not len(result):
+        print("Nothing to download: every fetched Spotify track already has audio "
+              f"(workspace {ws.root}). Fetch tracks first, or name track ids.")
+        return 0
+    _show(result, ["track_id", "status", "attempts", "audio_duration_s", "format", "path", "error"])
+    counts = result["status"].value_counts()
+    failed = int(counts.get("failed", 0))
+    print(f"\n{int(counts.get('done', 0))} downloaded, {int(counts.get('skipped', 0))} already present, "
+          f"{failed} failed; workspace {ws.root}")
+    return 1 if failed else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``soundforge status``: tracks with their audio, then storage stats."""
     ws = _workspace(args)
@@ -90,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-validate files already imported")
     _add_run_options(p)
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("download", help="download fetched Spotify tracks with spotdl (needs network)",
+                       description="Download the audio of Spotify tracks with spotdl: the given track ids, or "
+                                   "every fetched Spotify track without audio. Needs spotdl "
+                                   "(pip install 'soundforge[download]'), ffmpeg and network access to YouTube.")
+    p.add_argument("track_ids", nargs="*", metavar="TRACK_ID", help="Spotify track ids (default: all without audio)")
+    p.add_argument("--format", default="mp3", choices=["mp3", "flac", "ogg", "opus", "m4a", "wav"],
+                   help="audio format (default: mp3)")
+    p.add_argument("--bitrate", default="320k", help="e.g. 320k, 192k, auto, disable, or VBR 0-9 (default: 320k)")
+    p.add_argument("--force", action="store_true", help="download again tracks that already have audio")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("status", help="show the catalog and storage tables",
                        description="Show tracks, audio and storage statistics of the workspace.")

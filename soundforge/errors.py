@@ -28,8 +28,7 @@ Each one names the input it is about and says what to do next; the
     ├── DownloadError                spotdl failed or produced no valid file
     │   ├── DownloaderNotFound       spotdl or ffmpeg missing
     │   ├── NoMatch                  spotdl found no audio for the song
-    │   ├── DownloadUnavailable      network/provider failure, truncated file (transient)
-    │   └── DownloadCancelled        the caller stopped a running download
+    │   └── DownloadUnavailable      network/provider failure, truncated file (transient)
     ├── AnalysisError                feature extraction failed
     ├── SeparationError              source separation failed
     │   └── ModelNotAvailable        demucs weights not present locally
@@ -51,7 +50,6 @@ __all__ = [
     "CircuitOpen",
     "ConfigError",
     "DecoderNotFound",
-    "DownloadCancelled",
     "DownloadError",
     "DownloadUnavailable",
     "DownloaderNotFound",
@@ -265,10 +263,6 @@ class DownloadUnavailable(DownloadError):
     """The audio provider or network failed, or the file came out truncated: worth retrying."""
 
     transient = True
-
-
-class DownloadCancelled(DownloadError):
-    """The caller asked a running download to stop; its processes were killed."""
 
 
 class AnalysisError(SoundforgeError):

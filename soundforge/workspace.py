@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import Catalog
 from .config import Settings, load_settings
 from .download import local
+from .stages import download as downloads
 from .stages import imports
 from .storage import Storage
 
@@ -25,10 +26,13 @@ if TYPE_CHECKING:
     from .resilience import BreakerBoard, RetryPolicy
     from .runner import Existing, Record, StageSpec, WorkItem
 
-__all__ = ["IMPORT_COLUMNS", "Workspace"]
+__all__ = ["DOWNLOAD_COLUMNS", "IMPORT_COLUMNS", "Workspace"]
 
 IMPORT_COLUMNS = imports.IMPORT.result_columns()
 """Columns and dtypes of the DataFrame returned by :meth:`Workspace.import_audio`."""
+
+DOWNLOAD_COLUMNS = downloads.DOWNLOAD.result_columns()
+"""Columns and dtypes of the DataFrame returned by :meth:`Workspace.download`."""
 
 Progress = Any
 """``"auto"``, ``"widget"``, ``"text"``, ``"log"``, ``None`` or a callable taking a ProgressEvent."""
@@ -122,6 +126,73 @@ class Workspace:
                                timeout=timeout, force=force, progress=progress, errors=errors,
                                record=imports.record_import,
                                existing=functools.partial(imports.existing_import, self.catalog, self.storage))
+
+    def download(self, tracks: Any = None, *, format: str = "mp3", bitrate: str = "320k",
+                 workers: int | None = None, timeout: float | None = None, force: bool = False,
+                 progress: Progress = "auto", errors: str = "record") -> Any:
+        """Download the audio of Spotify tracks with spotdl (needs network access to YouTube).
+
+        spotdl is given the metadata already in the catalog, so it does not ask
+        Spotify again; each file is verified (decodes completely, lasts as long
+        as the track) and moved to ``downloads/<track_id>.<format>``, and an
+        ``audio`` row (``origin='spotdl'``) is recorded. Tracks that already have
+        audio (downloaded in any format, or imported) are ``skipped``. Transient
+        failures (network, provider, truncated file, timeout) are retried up to 3
+        attempts; a ``spotdl`` circuit breaker stops hammering a failing service.
+        See ``docs/download.md``.
+
+        Parameters
+        ----------
+        tracks : DataFrame, str or iterable of str, optional
+            A DataFrame with a ``track_id`` column (e.g. from ``ws.fetch``/``ws.tracks()``),
+            one track id, or track ids. Default: every Spotify track in the catalog without audio.
+        format : {"mp3", "flac", "ogg", "opus", "m4a", "wav"}
+            Output format.
+        bitrate : str
+            ``"320k"``, ``"192k"``..., ``"auto"``, ``"disable"`` or a VBR quality ``"0"``-``"9"``
+            (ignored for flac and wav).
+        workers : int, optional
+            Downloads at once (default 3).
+        timeout : float, optional
+            Seconds per attempt (default 600); spotdl and its child processes are killed past it.
+        force : bool
+            Download again tracks that already have audio (the old file is replaced).
+        progress : {"auto", "widget", "text", "log", None} or callable
+            How to show progress (see :mod:`soundforge.progress`).
+        errors : {"record", "raise"}
+            Record failures as rows (default) or raise the first one.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per track, columns :data:`DOWNLOAD_COLUMNS`: ``track_id``, ``status``
+            (done/skipped/failed), ``error``, ``attempts``, ``duration_s`` (seconds spent), ``path``,
+            ``format``, ``size_bytes``, ``audio_duration_s``, ``source_url`` (where spotdl found the audio).
+
+        Raises
+        ------
+        ConfigError
+            Unsupported format or bitrate, or ``tracks`` without a ``track_id`` column.
+        InvalidIdError
+            A track id that cannot name a file.
+        DownloaderNotFound
+            spotdl or ffmpeg is missing (says how to install them), checked before anything runs.
+        """
+        from .download import spotdl
+
+        fmt, rate = spotdl.check_options(format=format, bitrate=bitrate)
+        ids, rows = downloads.requested_tracks(tracks, catalog=self.catalog, storage=self.storage)
+        items = downloads.download_items(ids, catalog=self.catalog, storage=self.storage, settings=self.settings,
+                                         format=fmt, bitrate=rate, force=force, rows=rows)
+        if any(item.payload.present is None for item in items):
+            spotdl.preflight(self.settings)
+        before = downloads.audio_paths(self.catalog, ids) if force else {}
+        result = self._run_stage(downloads.DOWNLOAD, items, params={"format": fmt, "bitrate": rate},
+                                 workers=workers, timeout=timeout, force=force, progress=progress, errors=errors,
+                                 record=downloads.record_download,
+                                 existing=functools.partial(downloads.existing_download, self.catalog, self.storage))
+        downloads.remove_replaced(result, before, self.storage)
+        return result
 
     # -- readers -------------------------------------------------------------------
     def tracks(self) -> Any:

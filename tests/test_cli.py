@@ -9,6 +9,9 @@ import pytest
 
 from soundforge.cli import build_parser, main
 
+from .download.conftest import FakeSpotdl, track_row
+from .download.conftest import fake_spotdl as fake_spotdl  # the stub spotdl fixture
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -50,3 +53,31 @@ def test_python_dash_m_and_demo(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("demo_00") >= 3
     assert (tmp_path / "demo" / "catalog.sqlite").exists()
+
+
+def test_download_command(tmp_path: Path, fake_spotdl: FakeSpotdl, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundforge.catalog import utcnow
+    from soundforge.download.spotdl import FORMATS
+    from soundforge.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    good, bad = "4uLU6hMCjMI75M1A2tKUQC", "1uLU6hMCjMI75M1A2tKUQC"
+    with ws.catalog.transaction() as conn:
+        for track_id in (good, bad):
+            now = utcnow()
+            ws.catalog.upsert(conn, "tracks", {**track_row(track_id), "created_at": now, "updated_at": now},
+                              key=["track_id"])
+    fake_spotdl.modes({bad: "nomatch"})
+    root = ["--root", str(ws.root)]
+    assert main([*root, "download", "--timeout", "60"]) == 1  # all fetched tracks without audio; one fails
+    out = capsys.readouterr().out
+    assert "1 downloaded, 0 already present, 1 failed" in out
+    assert "No results found for song" in out
+    assert main([*root, "download", good, "--format", "flac"]) == 0
+    assert "0 downloaded, 1 already present, 0 failed" in capsys.readouterr().out
+    fake_spotdl.modes({})
+    assert main([*root, "download"]) == 0
+    assert main([*root, "download"]) == 0
+    assert "Nothing to download" in capsys.readouterr().out
+    choices = next(a for a in build_parser()._actions if a.dest == "command").choices["download"]  # type: ignore
+    assert tuple(next(a for a in choices._actions if a.dest == "format").choices) == FORMATS

@@ -54,10 +54,10 @@ from ..config import Settings
 from ..errors import (
     AudioError,
     ConfigError,
-    DownloadCancelled,
     DownloaderNotFound,
     DownloadError,
     DownloadUnavailable,
+    ItemCancelled,
     ItemTimeout,
 )
 from ..storage import Storage, validate_id
@@ -75,6 +75,7 @@ __all__ = [
     "find_spotdl",
     "is_spotify_id",
     "output_template",
+    "preflight",
     "run_process",
     "song_entry",
     "spotdl_env",
@@ -213,6 +214,30 @@ def _resolve_ffmpeg(ffmpeg: str) -> str | None:
     if found is None:
         raise DownloaderNotFound(f"The configured ffmpeg ({ffmpeg!r}) was not found. {FFMPEG_HINT}", ffmpeg=ffmpeg)
     return str(Path(found).absolute())
+
+
+def preflight(settings: Settings) -> str:
+    """Check, before a batch starts, that spotdl and ffmpeg can be found.
+
+    ffmpeg counts as found on ``PATH``, at the configured ``SOUNDFORGE_FFMPEG``, or
+    as the copy ``spotdl --download-ffmpeg`` keeps in its own folder.
+
+    Returns
+    -------
+    str
+        The absolute path of spotdl.
+
+    Raises
+    ------
+    DownloaderNotFound
+        Saying how to install what is missing.
+    """
+    executable = find_spotdl(settings.spotdl)
+    if _resolve_ffmpeg(settings.ffmpeg) is None and shutil.which("ffmpeg") is None:
+        own = [Path.home() / ".config" / "spotdl" / "ffmpeg", Path.home() / ".spotdl" / "ffmpeg"]
+        if not any(p.is_file() and os.access(p, os.X_OK) for p in own):
+            raise DownloaderNotFound(f"ffmpeg was not found on PATH. {FFMPEG_HINT}")
+    return executable
 
 
 def check_options(*, format: str, bitrate: str) -> tuple[str, str]:
@@ -533,7 +558,7 @@ def download_track(track: Mapping[str, Any], *, storage: Storage, settings: Sett
     on_progress : callable, optional
         ``on_progress(percent, message)`` as spotdl advances (percent 0-100).
     should_stop : callable, optional
-        Polled about every 0.1 s; returning ``True`` kills spotdl and raises :class:`DownloadCancelled`.
+        Polled about every 0.1 s; returning ``True`` kills spotdl (see ``Raises``).
     on_process : callable, optional
         Receives the :class:`subprocess.Popen` right after it starts (its pid is
         also its process-group id), e.g. so a runner can kill it.
@@ -554,8 +579,9 @@ def download_track(track: Mapping[str, Any], *, storage: Storage, settings: Sett
     DownloadError
         Not a Spotify track, or spotdl failed; subclasses: :class:`DownloaderNotFound`
         (spotdl or ffmpeg missing), :class:`NoMatch` (no audio found),
-        :class:`DownloadUnavailable` (transient: network, provider, truncated file),
-        :class:`DownloadCancelled`.
+        :class:`DownloadUnavailable` (transient: network, provider, truncated file).
+    ItemCancelled
+        ``should_stop()`` turned true; spotdl's process group was killed.
     ItemTimeout
         spotdl ran past ``timeout_s`` (transient); its process group was killed.
     """
@@ -618,8 +644,8 @@ def _raise_for_outcome(outcome: _Outcome, log: OutputLog, *, track_id: str, time
                           f"child processes (last output: {said or 'none'}). Raise timeout= for slow connections.",
                           track_id=track_id, timeout_s=timeout_s)
     if outcome.cancelled:
-        raise DownloadCancelled(f"The download of track {track_id} was cancelled; spotdl was stopped.",
-                                track_id=track_id)
+        raise ItemCancelled(f"The download of track {track_id} was cancelled; spotdl and its child processes "
+                            "were stopped.", track_id=track_id)
     if outcome.returncode == 0:
         return
     status = outcome.returncode
@@ -654,7 +680,7 @@ def _verify(path: Path, *, log: OutputLog, track_id: str, expected_ms: int | Non
     header_s = checked.info.duration_s
     if header_s > 0 and checked.duration_s < header_s - max(1.0, 0.02 * header_s):
         raise DownloadUnavailable(f"spotdl's file for track {track_id} is truncated: {checked.duration_s:.1f} s "
-                                  f"decoded of {header_s:.1f} s. It will be downloaded again.", track_id=track_id)
+                                  f"decoded of {header_s:.1f} s (an interrupted download).", track_id=track_id)
     if expected_ms:
         expected_s = expected_ms / 1000.0
         allowed = tolerance_s if tolerance_s is not None else max(10.0, 0.05 * expected_s)

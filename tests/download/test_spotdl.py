@@ -28,10 +28,10 @@ from soundforge.download.spotdl import (
 )
 from soundforge.errors import (
     ConfigError,
-    DownloadCancelled,
     DownloaderNotFound,
     DownloadError,
     DownloadUnavailable,
+    ItemCancelled,
     ItemTimeout,
     NoMatch,
     is_transient,
@@ -281,7 +281,7 @@ def test_should_stop_cancels_and_kills(fake_spotdl: FakeSpotdl, storage: Storage
                                        no_leftover_processes: None) -> None:
     fake_spotdl.mode("hang")
     seen: list[str] = []
-    with pytest.raises(DownloadCancelled, match="cancelled"):
+    with pytest.raises(ItemCancelled, match="cancelled"):
         download_track(track_row(), storage=storage, settings=settings, timeout_s=60, kill_grace_s=0.2,
                        on_progress=lambda p, m: seen.append(m),
                        should_stop=lambda: "Searching for song" in seen and fake_spotdl.pids.exists())
