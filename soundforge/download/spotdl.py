@@ -38,13 +38,11 @@ import json
 import math
 import os
 import re
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +60,7 @@ from ..errors import (
 )
 from ..storage import Storage, validate_id
 from .local import sha256_file
+from .process import ProcessOutcome, run_process
 from .spotdl_output import OutputEvent, OutputLog, classify
 
 __all__ = [
@@ -76,7 +75,6 @@ __all__ = [
     "is_spotify_id",
     "output_template",
     "preflight",
-    "run_process",
     "song_entry",
     "spotdl_env",
 ]
@@ -416,123 +414,6 @@ def spotdl_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-# -- the process ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Outcome:
-    returncode: int | None
-    timed_out: bool
-    cancelled: bool
-
-
-def _kill_group(proc: subprocess.Popen[bytes], *, grace_s: float) -> None:
-    """SIGTERM the process group, wait ``grace_s``, then SIGKILL whatever is left of it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-    _reap_group(proc)
-
-
-def _reap_group(proc: subprocess.Popen[bytes]) -> None:
-    # Linux keeps a pid number reserved while a process group of that id has members,
-    # so this never signals an unrelated process even after the leader was reaped.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5.0)
-
-
-def _split_lines(buffer: bytearray, *, limit: int = 65536) -> list[str]:
-    lines: list[str] = []
-    while True:
-        end = buffer.find(b"\n")
-        if end < 0:
-            if len(buffer) > limit:  # an endless line: cut it
-                lines.append(buffer[:limit].decode("utf-8", errors="replace"))
-                del buffer[:limit]
-            return lines
-        lines.append(buffer[:end].decode("utf-8", errors="replace"))
-        del buffer[:end + 1]
-
-
-def run_process(cmd: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout_s: float,
-                on_line: Callable[[str], None], should_stop: Callable[[], bool] | None = None,
-                on_process: Callable[[subprocess.Popen[bytes]], None] | None = None,
-                kill_grace_s: float = 2.0, poll_s: float = 0.1) -> _Outcome:
-    """Run ``cmd`` in a new session, feed each output line to ``on_line``, enforce the limits.
-
-    stdout and stderr share one pipe, read without threads through a selector,
-    so a line is seen as soon as it is printed. Past ``timeout_s`` (or when
-    ``should_stop()`` turns true) the whole process group is terminated, then
-    killed. Leftover members of the group are killed when the leader exits, too.
-    """
-    try:
-        proc = subprocess.Popen(list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    except FileNotFoundError as exc:
-        raise DownloaderNotFound(f"Could not start spotdl ({cmd[0]}): {exc.strerror}. {INSTALL_HINT}") from exc
-    except OSError as exc:
-        raise DownloaderNotFound(f"Could not start spotdl ({cmd[0]}): {exc.strerror or exc}. {INSTALL_HINT}") from exc
-    deadline = time.monotonic() + timeout_s
-    timed_out = cancelled = False
-    buffer = bytearray()
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    os.set_blocking(fd, False)
-    selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
-    try:
-        if on_process is not None:
-            on_process(proc)
-        eof = False
-        drain_until: float | None = None
-        while not eof:
-            for _key, _ in selector.select(timeout=poll_s):
-                chunk = _read(fd)
-                if chunk is None:
-                    continue
-                if not chunk:
-                    eof = True
-                    break
-                buffer.extend(chunk)
-                for line in _split_lines(buffer):
-                    on_line(line)
-            if eof:
-                break
-            now = time.monotonic()
-            if proc.poll() is not None:
-                # The leader is gone; a grandchild may still hold the pipe open. Drain briefly, then stop.
-                drain_until = drain_until or now + 1.0
-                if now >= drain_until:
-                    break
-                continue
-            if now >= deadline:
-                timed_out = True
-            elif should_stop is not None and should_stop():
-                cancelled = True
-            if timed_out or cancelled:
-                _kill_group(proc, grace_s=kill_grace_s)
-                break
-    finally:
-        selector.close()
-        if buffer:
-            on_line(buffer.decode("utf-8", errors="replace"))
-        if proc.poll() is None:
-            _kill_group(proc, grace_s=kill_grace_s)
-        _reap_group(proc)
-        proc.stdout.close()
-    return _Outcome(returncode=proc.returncode, timed_out=timed_out, cancelled=cancelled)
-
-
-def _read(fd: int) -> bytes | None:
-    try:
-        return os.read(fd, 65536)
-    except BlockingIOError:
-        return None
-    except OSError:
-        return b""
-
-
 # -- one track ------------------------------------------------------------------------------------------
 def download_track(track: Mapping[str, Any], *, storage: Storage, settings: Settings, format: str = "mp3",
                    bitrate: str = "320k", timeout_s: float = 600.0, on_progress: ProgressFn | None = None,
@@ -613,8 +494,12 @@ def download_track(track: Mapping[str, Any], *, storage: Storage, settings: Sett
             if event is not None and event.kind in ("progress", "error", "warning"):
                 report(min(log.percent, 95.0), _short(event))
 
-        outcome = run_process(cmd, cwd=folder, env=spotdl_env(), timeout_s=timeout_s, on_line=on_line,
-                              should_stop=should_stop, on_process=on_process, kill_grace_s=kill_grace_s)
+        try:
+            outcome = run_process(cmd, cwd=folder, env=spotdl_env(), timeout_s=timeout_s, on_line=on_line,
+                                  should_stop=should_stop, on_process=on_process, kill_grace_s=kill_grace_s)
+        except OSError as exc:
+            raise DownloaderNotFound(f"Could not start spotdl ({executable}): {exc.strerror or exc}. {INSTALL_HINT}",
+                                     executable=executable) from exc
         _raise_for_outcome(outcome, log, track_id=track_id, timeout_s=timeout_s)
         produced = folder / f"{OUTPUT_STEM}.{fmt}"
         if produced.is_file():
@@ -636,7 +521,7 @@ def _short(event: OutputEvent) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _raise_for_outcome(outcome: _Outcome, log: OutputLog, *, track_id: str, timeout_s: float) -> None:
+def _raise_for_outcome(outcome: ProcessOutcome, log: OutputLog, *, track_id: str, timeout_s: float) -> None:
     """Turn a killed or failed run into the right error (exit 0 is judged by the file, later)."""
     said = log.reason(returncode=outcome.returncode)
     if outcome.timed_out:

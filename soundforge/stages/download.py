@@ -98,16 +98,25 @@ def download_item(job: DownloadJob, ctx: ItemContext) -> DownloadResult | Skippe
         return Skipped(download_result_row(storage, job.present), reason="the track already has audio")
     remaining = ctx.remaining()
     timeout_s = math.inf if remaining is None else remaining + _MARGIN_S
+    started: list[Any] = []
+
+    def register(proc: Any) -> None:
+        started.append(proc)
+        ctx.register_process(proc)  # a runner timeout kills spotdl's whole process group
+
     with ctx.breaker(SERVICE):  # an open breaker fails fast; transient failures and timeouts count against it
         try:
             result = download_track(job.track, storage=storage, settings=job.settings, format=job.format,
                                     bitrate=job.bitrate, timeout_s=timeout_s, on_progress=ctx.report,
-                                    should_stop=ctx.cancelled, on_process=ctx.register_process)
+                                    should_stop=ctx.cancelled, on_process=register)
         except (ItemCancelled, DownloadUnavailable) as exc:
             if ctx.deadline is not None and time.monotonic() >= ctx.deadline:
                 raise ItemTimeout(f"spotdl ran past the time limit for track {ctx.item} and was stopped.",
                                   track_id=ctx.item) from exc
             raise
+        finally:
+            for proc in started:  # its group is gone: never signal that id again
+                ctx.unregister_process(proc)
     audio = result.to_audio_row(storage, created_at=utcnow())
     return DownloadResult(track=job.track, audio=audio, row=download_result_row(storage, audio))
 

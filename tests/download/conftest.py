@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,10 +100,20 @@ def alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def gone(pid: int, *, within_s: float = 5.0) -> bool:
+    """Wait (bounded) for a killed process to die: SIGKILL is delivered asynchronously."""
+    deadline = time.monotonic() + within_s
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @pytest.fixture
 def no_leftover_processes(fake_spotdl: FakeSpotdl) -> Iterator[None]:
     """After the test, every pid the stub reported must be gone."""
     yield
     if fake_spotdl.pids.exists():
         for pid in json.loads(fake_spotdl.pids.read_text()).values():
-            assert not alive(pid), f"process {pid} survived"
+            assert gone(pid), f"process {pid} survived"

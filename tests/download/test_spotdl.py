@@ -38,7 +38,7 @@ from soundforge.errors import (
 )
 from soundforge.storage import Storage
 
-from .conftest import FakeSpotdl, alive, track_row
+from .conftest import FakeSpotdl, gone, track_row
 
 TID = "4uLU6hMCjMI75M1A2tKUQC"
 DANGEROUS = [
@@ -271,8 +271,8 @@ def test_timeout_kills_the_whole_process_group_and_leaves_no_partial_file(
     assert is_transient(info.value)
     assert 1.5 <= elapsed < 8.0
     pids = json.loads(fake_spotdl.pids.read_text())
-    assert not alive(pids["spotdl"])
-    assert not alive(pids["grandchild"])
+    assert gone(pids["spotdl"])
+    assert gone(pids["grandchild"])
     assert _downloads(storage) == []
     assert _tmp_left(storage) == []
 
@@ -286,7 +286,7 @@ def test_should_stop_cancels_and_kills(fake_spotdl: FakeSpotdl, storage: Storage
                        on_progress=lambda p, m: seen.append(m),
                        should_stop=lambda: "Searching for song" in seen and fake_spotdl.pids.exists())
     pids = json.loads(fake_spotdl.pids.read_text())
-    assert not alive(pids["grandchild"])
+    assert gone(pids["grandchild"])
     assert _downloads(storage) == []
     assert _tmp_left(storage) == []
 

@@ -19,7 +19,7 @@ from soundforge.runner import run_stage
 from soundforge.stages import download as stage
 from soundforge.workspace import DOWNLOAD_COLUMNS, Workspace
 
-from ..download.conftest import FakeSpotdl, alive, track_row
+from ..download.conftest import FakeSpotdl, gone, track_row
 from ..download.conftest import fake_spotdl as fake_spotdl  # the stub fixture, shared with tests/download
 
 IDS = ["4uLU6hMCjMI75M1A2tKUQC", "1uLU6hMCjMI75M1A2tKUQC", "2uLU6hMCjMI75M1A2tKUQC", "3uLU6hMCjMI75M1A2tKUQC"]
@@ -141,10 +141,8 @@ def test_timeout_kills_spotdl_and_its_children(ws: Workspace, fake_spotdl: FakeS
     assert df["error"].item().startswith("ItemTimeout: ")
     pids = json.loads(fake_spotdl.pids.read_text())
     deadline = time.monotonic() + 5
-    while (alive(pids["spotdl"]) or alive(pids["grandchild"])) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(pids["spotdl"])
-    assert not alive(pids["grandchild"])
+    assert gone(pids["spotdl"])
+    assert gone(pids["grandchild"])
     while any((ws.root / "tmp").iterdir()) and time.monotonic() < deadline:  # the abandoned thread cleans up
         time.sleep(0.05)
     assert list((ws.root / "tmp").iterdir()) == []
