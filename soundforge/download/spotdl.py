@@ -17,7 +17,9 @@ list of arguments and never a shell. What it is given is fixed by us:
 
 The operation and the query come after ``--`` (``spotdl [options] -- download
 track.spotdl``). No title, artist, URL or other free text ever reaches the
-argument list, ``--output``, ``--ffmpeg`` or the ``--*-args`` options.
+argument list, ``--output`` or the ``--*-args`` options; ``--ffmpeg`` is only
+given the absolute path of an existing executable (a configured
+``SOUNDFORGE_FFMPEG``, resolved).
 
 spotdl exits 0 even when a song failed, so the result is verified here: the
 file must exist, decode completely (:func:`soundforge.audio.scan`) and last as

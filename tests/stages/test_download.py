@@ -198,6 +198,16 @@ def test_validation_and_missing_tools_fail_before_anything_runs(ws: Workspace, f
     assert fake_spotdl.calls() == []
 
 
+def test_missing_ffmpeg_is_reported_before_anything_runs(ws: Workspace, fake_spotdl: FakeSpotdl, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    fetched(ws, IDS[:1])
+    monkeypatch.setenv("PATH", str(fake_spotdl.path.parent))  # spotdl, but no ffmpeg
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # nor spotdl's own copy
+    with pytest.raises(DownloaderNotFound, match=r"ffmpeg was not found on PATH.*apt-get install ffmpeg"):
+        ws.download(progress=None)
+    assert fake_spotdl.calls() == []
+
+
 def test_errors_raise_stops_at_the_first_final_failure(ws: Workspace, fake_spotdl: FakeSpotdl) -> None:
     fetched(ws, IDS[:1])
     fake_spotdl.mode("nomatch")
