@@ -61,7 +61,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         print("Nothing to download: every fetched Spotify track already has audio "
               f"(workspace {ws.root}). Fetch tracks first, or name track ids.")
         return 0
-    _show(result, ["track_id", "status", "attempts", "audio_duration_s", "format", "path", "error"])
+    _show(result, ["track_id", "status", "attempts", "duration_s", "format", "path", "error"])
     counts = result["status"].value_counts()
     failed = int(counts.get("failed", 0))
     print(f"\n{int(counts.get('done', 0))} downloaded, {int(counts.get('skipped', 0))} already present, "

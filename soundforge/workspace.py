@@ -166,8 +166,8 @@ class Workspace:
         -------
         pandas.DataFrame
             One row per track, columns :data:`DOWNLOAD_COLUMNS`: ``track_id``, ``status``
-            (done/skipped/failed), ``error``, ``attempts``, ``duration_s`` (seconds spent), ``path``,
-            ``format``, ``size_bytes``, ``audio_duration_s``, ``source_url`` (where spotdl found the audio).
+            (done/skipped/failed), ``error``, ``attempts``, ``seconds_taken``, ``path``,
+            ``format``, ``size_bytes``, ``duration_s`` (audio length, s), ``source_url`` (where spotdl found the audio).
 
         Raises
         ------

@@ -30,7 +30,7 @@ __all__ = ["COLUMNS", "DOWNLOAD", "DownloadJob", "DownloadResult", "download_ite
            "audio_paths", "download_result_row", "existing_download", "record_download", "remove_replaced",
            "requested_tracks", "tracks_without_audio"]
 
-COLUMNS = {"path": "string", "format": "string", "size_bytes": "Int64", "audio_duration_s": "float64",
+COLUMNS = {"path": "string", "format": "string", "size_bytes": "Int64", "duration_s": "float64",
            "source_url": "string"}
 """The stage's own result columns (after ``track_id``, ``status``, ``error``, ``attempts``, ``duration_s``)."""
 
@@ -85,7 +85,7 @@ def download_result_row(storage: Storage, audio_row: Mapping[str, Any]) -> dict[
     """Result columns of the download stage from an ``audio`` catalog row."""
     source = audio_row.get("source_path") if audio_row.get("origin") == "spotdl" else None
     return {"path": str(storage.resolve(audio_row["path"])), "format": audio_row["format"],
-            "size_bytes": audio_row["size_bytes"], "audio_duration_s": audio_row["duration_s"],
+            "size_bytes": audio_row["size_bytes"], "duration_s": audio_row["duration_s"],
             "source_url": source}
 
 

@@ -59,7 +59,7 @@ def test_download_records_audio_and_jobs(ws: Workspace, fake_spotdl: FakeSpotdl)
     assert df["status"].tolist() == ["done", "done"]
     assert df["attempts"].tolist() == [1, 1]
     assert df["format"].tolist() == ["mp3", "mp3"]
-    assert df["audio_duration_s"].round(1).tolist() == [3.0, 3.0]
+    assert df["duration_s"].round(1).tolist() == [3.0, 3.0]
     assert df["size_bytes"].tolist() == [Path(p).stat().st_size for p in df["path"]]
     audio = ws.audio().set_index("track_id")
     for track_id, path in zip(df["track_id"], df["path"], strict=True):
