@@ -143,17 +143,18 @@ class Credentials:
         SpotifyAuthError
             When either value is missing, naming exactly which variable(s) to set.
         """
-        environ = os.environ if env is None else env
-        cid = (client_id if client_id else environ.get(ENV_CLIENT_ID, "")).strip()
-        raw = client_secret.reveal() if isinstance(client_secret, Secret) else client_secret
-        secret = (raw if raw else environ.get(ENV_CLIENT_SECRET, "")).strip()
-        missing = [name for name, value in ((ENV_CLIENT_ID, cid), (ENV_CLIENT_SECRET, secret)) if not value]
+        # No local variable holds os.environ or the plain secret: verbose tracebacks print locals.
+        cid = (client_id or _from_env(ENV_CLIENT_ID, env)).strip()
+        secret = client_secret if isinstance(client_secret, Secret) else Secret(
+            (client_secret or _from_env(ENV_CLIENT_SECRET, env)).strip())
+        missing = [name for name, value in ((ENV_CLIENT_ID, cid), (ENV_CLIENT_SECRET, secret.reveal().strip()))
+                   if not value]
         if missing:
             raise SpotifyAuthError(
                 f"Spotify credentials are missing: set the environment variable{'s' if len(missing) > 1 else ''} "
                 f"{' and '.join(missing)} (from your app at https://developer.spotify.com/dashboard), "
                 "or pass client_id= and client_secret=.", missing=missing)
-        return cls(cid, Secret(secret))
+        return cls(cid, Secret(secret.reveal().strip()))
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,10 @@ class TokenProvider:
         if self.cache is not None:
             self.cache.store(token)
         return token
+
+
+def _from_env(name: str, env: Mapping[str, str] | None) -> str:
+    return (os.environ if env is None else env).get(name, "")
 
 
 def _fsync_dir(path: Path) -> None:

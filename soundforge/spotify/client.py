@@ -41,13 +41,14 @@ is never sent to another host.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -342,8 +343,12 @@ class HttpSpotifyClient:
         self.tokens = TokenProvider(fetch=self._fetch_token, cache=cache, clock=clock)
 
     def __repr__(self) -> str:
-        return (f"HttpSpotifyClient(api_url={self.api_url!r}, token_url={self.token_url!r}, "
-                f"client_id={self.credentials.client_id!r}, market={self.market!r})")
+        # getattr: also called on half-built objects (verbose tracebacks of __init__)
+        credentials = getattr(self, "credentials", None)
+        return (f"HttpSpotifyClient(api_url={getattr(self, 'api_url', None)!r}, "
+                f"token_url={getattr(self, 'token_url', None)!r}, "
+                f"client_id={credentials.client_id if credentials else None!r}, "
+                f"market={getattr(self, 'market', None)!r})")
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
@@ -407,11 +412,10 @@ class HttpSpotifyClient:
 
     def _fetch_token(self) -> Token:
         now = self._clock()
-        secret = self.credentials.client_secret
+        auth = _BasicAuth(self.credentials)
 
         def send(_: str | None) -> httpx.Response:
-            return self._http.post(self.token_url, data={"grant_type": "client_credentials"},
-                                   auth=(self.credentials.client_id, secret.reveal()))
+            return self._http.post(self.token_url, data={"grant_type": "client_credentials"}, auth=auth)
 
         payload = self._call(send, what="an access token", url=self.token_url, api=False)
         return parse_token_response(payload, now=now)
@@ -555,6 +559,25 @@ class HttpSpotifyClient:
             return rebased + (f"?{parts.query}" if parts.query else "")
         raise SpotifyError(f"Spotify's next link for {what} points outside {self.api_url} ({link[:200]!r}); "
                            "refusing to send the access token there.", url=link[:200])
+
+
+class _BasicAuth(httpx.Auth):
+    """HTTP Basic auth that keeps the secret inside :class:`Secret` until the header is built.
+
+    Passing ``auth=(id, secret)`` would leave the plain secret in httpx's stack
+    frames, where verbose tracebacks (IPython ``%xmode Verbose``) print locals.
+    """
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return f"_BasicAuth(client_id={self._credentials.client_id!r}, client_secret='***')"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Basic " + base64.b64encode(
+            f"{self._credentials.client_id}:{self._credentials.client_secret.reveal()}".encode()).decode()
+        yield request
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

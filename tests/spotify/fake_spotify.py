@@ -125,6 +125,7 @@ class FakeSpotify:
         self.style = style
         self.base = "http://127.0.0.1"
         self.next_base: str | None = None
+        self.latency_s = 0.0  # added to every answer (network round trip)
         self.tokens: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.log: list[tuple[str, str, dict[str, str]]] = []
@@ -278,6 +279,8 @@ class FakeSpotify:
     # -- HTTP -------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         """Answer one request (the pytest-httpserver handler)."""
+        if self.latency_s:
+            time.sleep(self.latency_s)
         with self._lock:
             self.log.append((request.method, request.path, dict(request.args)))
             fault = self._match_fault(request)

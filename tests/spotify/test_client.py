@@ -7,6 +7,7 @@ import pickle
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -421,40 +422,66 @@ def test_retry_policy_validation() -> None:
         HttpSpotifyClient(client_id="a", client_secret="b", read_timeout_s=0, env={})
 
 
+def _exception_texts(exc: BaseException) -> list[str]:
+    """Everything a notebook or log could show of ``exc``: messages, reprs, verbose tracebacks with locals."""
+    texts = [repr(pickle.loads(pickle.dumps(exc)))]
+    summary: traceback.TracebackException | None = traceback.TracebackException.from_exception(
+        exc, capture_locals=True)
+    while summary is not None:  # locals of every library frame, as IPython's %xmode Verbose prints them
+        for frame in summary.stack:
+            if frame.filename != __file__:  # this test's own frame holds the secret on purpose
+                texts += [f"{frame.filename}:{frame.lineno} {name}={value}" for name, value in
+                          (frame.locals or {}).items()]
+        summary = summary.__cause__ or summary.__context__
+    chain: BaseException | None = exc
+    while chain is not None:
+        texts += [str(chain), repr(chain), repr(getattr(chain, "args", ()))]
+        chain = chain.__cause__ or chain.__context__
+    return texts
+
+
 def test_the_secret_never_leaks(fake: FakeSpotify, make_client: MakeClient, tmp_path: Path,
-                                caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+                                caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", CLIENT_SECRET)
     basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     texts: list[str] = []
     pid = fake.add_playlist(120)
     fake.add_fault(r"/items$", status=503, times=1)
     fake.add_fault(r"/items$", expire_tokens=True, skip=1)
-    client = make_client()
+    urls = {"api_url": f"{fake.base}/v1", "token_url": f"{fake.base}/api/token"}
+    client = HttpSpotifyClient(**urls, token_cache=tmp_path / "cache", sleep=sleeps.append)  # credentials from env
     fetch_ref(client, parse_url(f"spotify:playlist:{pid}"))
     texts += [repr(client), str(client.credentials), repr(client.credentials), repr(client.tokens),
               repr(client.tokens.cache), repr(client.stats), str(vars(client))]
     fake.add_fault("/api/token", method="POST", status=400,
                    body=json.dumps({"error": "invalid_client", "error_description": "Invalid client secret"}))
     failures: list[BaseException] = []
-    for attempt in (lambda: make_client(token_cache=None).track(fake.track_id(1)),
-                    lambda: make_client(client_secret="wrong-" + CLIENT_SECRET, token_cache=None).track("x"),
-                    lambda: HttpSpotifyClient(client_id=CLIENT_ID, env={}),
-                    lambda: make_client(token_url="http://127.0.0.1:9/api/token", token_cache=None,
-                                        retry=RetryPolicy(attempts=1)).track(fake.track_id(1))):
+    attempts: list[Callable[[], object]] = [
+        lambda: HttpSpotifyClient(**urls, sleep=sleeps.append).track(fake.track_id(1)),  # refused
+        lambda: HttpSpotifyClient(api_url=urls["api_url"], token_url="http://127.0.0.1:9/api/token",
+                                  sleep=sleeps.append, retry=RetryPolicy(attempts=1)).track(fake.track_id(1)),
+        lambda: make_client(client_secret="wrong-" + CLIENT_SECRET, token_cache=None).track("x"),
+    ]
+    for attempt in attempts:
         with pytest.raises(SpotifyError) as info:
             attempt()
         failures.append(info.value)
+    monkeypatch.delenv("SPOTIFY_CLIENT_ID")  # the secret is set, the id is missing
+    with pytest.raises(SpotifyAuthError, match="SPOTIFY_CLIENT_ID") as info:
+        HttpSpotifyClient(**urls)
+    failures.append(info.value)
     for exc in failures:
-        chain: BaseException | None = exc
-        while chain is not None:
-            texts += [str(chain), repr(chain), repr(getattr(chain, "args", ()))]
-            chain = chain.__cause__ or chain.__context__
-        texts.append(repr(pickle.loads(pickle.dumps(exc))))
+        texts += _exception_texts(exc)
     texts += [r.getMessage() for r in caplog.records] + [caplog.text]
     out = capsys.readouterr()
     texts += [out.out, out.err]
     texts += [p.read_text(errors="replace") for p in (tmp_path / "cache").iterdir() if p.is_file()]
     assert len(caplog.records) > 5  # httpx/httpcore really logged at DEBUG
+    assert any("spotify/client.py" in t and "self=HttpSpotifyClient(" in t for t in texts)  # frames were seen
+    assert any("httpx/" in t for t in texts)
     for text in texts:
         assert CLIENT_SECRET not in text
         assert basic not in text
