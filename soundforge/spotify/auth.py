@@ -229,7 +229,7 @@ class TokenCache:
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, key: str, lock_timeout_s: float = 120.0) -> None:
-        self.folder = Path(folder)
+        self.folder = Path(folder).expanduser()
         self.key = key
         self.lock_timeout_s = lock_timeout_s
 

@@ -509,7 +509,7 @@ class HttpSpotifyClient:
                 "(for example playlists their owner made); check the link or the app's quota mode.",
                 status=status, url=url)
         if status == 404:
-            return SpotifyNotFound(f"Spotify has no {what} (HTTP 404: {message}). Check the link: private, "
+            return SpotifyNotFound(f"Spotify found no {what} (HTTP 404: {message}). Check the link: private, "
                                    "deleted or region-locked items are not found.", status=status, url=url)
         if 300 <= status < 400:
             return SpotifyError(f"Spotify redirected {what} to {response.headers.get('Location', '?')!r} (HTTP "

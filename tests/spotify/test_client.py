@@ -310,7 +310,7 @@ def test_other_403_and_404_and_400(fake: FakeSpotify, make_client: MakeClient) -
     with pytest.raises(SpotifyForbidden, match="refused items of playlist") as info:
         list(client.playlist_items(pid))
     assert not isinstance(info.value, PremiumRequired)
-    with pytest.raises(SpotifyNotFound, match=r"Spotify has no track 0000000000000000000000 \(HTTP 404: Resource"):
+    with pytest.raises(SpotifyNotFound, match=r"Spotify found no track 0000000000000000000000 \(HTTP 404: Resource"):
         client.track("0000000000000000000000")
     fake.add_fault(r"/tracks/", status=400, body=_err(400, "invalid market"))
     with pytest.raises(SpotifyError, match="HTTP 400: invalid market"):
