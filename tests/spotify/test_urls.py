@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from soundforge.errors import SpotifyURLError
 from soundforge.spotify.urls import SpotifyRef, is_spotify_id, parse_url, parse_urls
@@ -157,3 +159,28 @@ def test_is_spotify_id() -> None:
     assert not is_spotify_id("é" * 22)
     assert not is_spotify_id(None)
     assert not is_spotify_id("4uLU6hMCjMI75M1A2tKUQ\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_parses_or_raises_the_documented_error(text: str) -> None:
+    message = ""
+    try:
+        ref = parse_url(text)
+    except SpotifyURLError as exc:
+        message = exc.message
+    else:
+        assert is_spotify_id(ref.id)
+    assert message == "" or message.startswith(("Not a supported Spotify link", "Empty Spotify link"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(host=st.text(alphabet="abcdefghijklmnopqrstuvwxyz.-@:\\%0123456789", min_size=1, max_size=40),
+       kind=st.sampled_from(["track", "album", "playlist", "artist"]))
+def test_only_spotify_hosts_are_accepted(host: str, kind: str) -> None:
+    try:
+        ref = parse_url(f"https://{host}/{kind}/{TID}")
+    except SpotifyURLError:
+        return
+    assert host.lower().split(":")[0] in {"open.spotify.com", "play.spotify.com", "www.spotify.com", "spotify.com"}
+    assert ref == SpotifyRef(kind, TID)  # type: ignore[arg-type]
