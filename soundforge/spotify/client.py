@@ -42,6 +42,7 @@ is never sent to another host.
 from __future__ import annotations
 
 import base64
+import copy
 import email.utils
 import logging
 import math
@@ -91,6 +92,7 @@ __all__ = [
     "RequestStats",
     "RetryPolicy",
     "SpotifyClient",
+    "market_code",
     "parse_retry_after",
 ]
 
@@ -320,7 +322,7 @@ class HttpSpotifyClient:
         self.settings = resolved
         self.api_url = resolved.spotify_api_url
         self.token_url = resolved.spotify_token_url
-        self.market = _market(market if market is not None else resolved.market)
+        self.market = market_code(market if market is not None else resolved.market)
         self.credentials = credentials or Credentials.resolve(client_id=client_id, client_secret=client_secret,
                                                               env=env)
         self.retry = retry or RetryPolicy()
@@ -349,6 +351,18 @@ class HttpSpotifyClient:
                 f"token_url={getattr(self, 'token_url', None)!r}, "
                 f"client_id={credentials.client_id if credentials else None!r}, "
                 f"market={getattr(self, 'market', None)!r})")
+
+    def with_breaker(self, breaker: Breaker) -> HttpSpotifyClient:
+        """A view of this client whose requests go through ``breaker``.
+
+        The view shares connections, token provider and :attr:`stats` with this
+        client (so threads of one run share one token and one connection pool);
+        closing it closes nothing.
+        """
+        view = copy.copy(self)
+        view.breaker = breaker
+        view._owns_http = False
+        return view
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:
@@ -401,7 +415,7 @@ class HttpSpotifyClient:
 
     # -- requests ----------------------------------------------------------------------
     def _params(self, market: str | None) -> dict[str, Any]:
-        chosen = self.market if market is None else _market(market)
+        chosen = self.market if market is None else market_code(market)
         return {"market": chosen} if chosen else {}
 
     def _get(self, url: str, params: Mapping[str, Any] | None, *, what: str) -> dict[str, Any]:
@@ -657,7 +671,8 @@ def _check_id(value: str, kind: str) -> None:
                               id=str(value)[:60])
 
 
-def _market(value: str) -> str:
+def market_code(value: str) -> str:
+    """Normalise a market: two letters, upper-cased; ``""`` means none. Raises ConfigError otherwise."""
     text = str(value).strip().upper()
     if text and (len(text) != 2 or not text.isalpha()):
         raise ConfigError(f"Unusable market {value!r}: expected a two-letter country code such as US or DE "

@@ -19,6 +19,7 @@ ids. The parser is a pure function: it never touches the network.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 from urllib.parse import urlsplit
@@ -128,7 +129,7 @@ def parse_url(text: str | SpotifyRef) -> SpotifyRef:
     return _parse_web_url(value)
 
 
-def parse_urls(texts: str | SpotifyRef | list[str | SpotifyRef] | tuple[str | SpotifyRef, ...]) -> list[SpotifyRef]:
+def parse_urls(texts: str | SpotifyRef | Iterable[str | SpotifyRef]) -> list[SpotifyRef]:
     """Parse one link or a sequence of links (see :func:`parse_url`); duplicates are kept in order.
 
     Raises

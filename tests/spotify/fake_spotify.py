@@ -126,6 +126,7 @@ class FakeSpotify:
         self.base = "http://127.0.0.1"
         self.next_base: str | None = None
         self.latency_s = 0.0  # added to every answer (network round trip)
+        self.name_suffix = ""  # appended to track names: simulates metadata edited on Spotify
         self.tokens: set[str] = set()
         self.counts: Counter[str] = Counter()
         self.log: list[tuple[str, str, dict[str, str]]] = []
@@ -228,7 +229,7 @@ class FakeSpotify:
             "duration_ms": 150_000 + (i * 7919) % 150_000, "explicit": i % 5 == 0,
             "external_urls": {"spotify": f"https://open.spotify.com/track/{tid}"},
             "href": f"https://api.spotify.com/v1/tracks/{tid}", "id": tid, "is_playable": True,
-            "name": f"Track {i} \u2013 \u201c\u00dcn\u00efcode\u201d & more", "preview_url": None,
+            "name": f"Track {i} \u2013 \u201c\u00dcn\u00efcode\u201d & more{self.name_suffix}", "preview_url": None,
             "track_number": i % self.tracks_per_album + 1, "type": "track", "uri": f"spotify:track:{tid}",
             "is_local": False,
         }
