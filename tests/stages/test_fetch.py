@@ -303,3 +303,41 @@ def test_cli_fetch(tmp_path: Path, spotify_env: FakeSpotify, capsys: pytest.Capt
     assert "failed: https://open.spotify.com/album/0000000000000000000000: SpotifyNotFound" in out.err
     assert main(["--root", root, "fetch", "https://evil.example/track/" + "a" * 22]) == 1
     assert "error: Not a supported Spotify link" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_notebook_outputs_never_show_the_secret(tmp_path: Path, spotify_env: FakeSpotify) -> None:
+    """A real kernel fetches, displays the client and fails with %xmode Verbose (locals in tracebacks)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    sp = spotify_env
+    pid = sp.add_playlist(60)
+    sp.add_fault("/api/token", method="POST", status=400, skip=1,
+                 body='{"error": "invalid_client", "error_description": "Invalid client secret"}')
+    cells = [
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\nimport soundforge as sf\n"
+        f"from soundforge.spotify import RetryPolicy\nws = sf.Workspace({str(tmp_path / 'ws')!r})\nws",
+        f"df = ws.fetch(['spotify:playlist:{pid}', 'spotify:track:0000000000000000000000'], progress='auto')\ndf",
+        "client = ws.spotify_client()\ndisplay(client, client.credentials, client.tokens, vars(client))\n"
+        f"client.track({sp.track_id(1)!r})['name']",
+        "%xmode Verbose",
+        f"ws.spotify_client(token_cache=None).track({sp.track_id(2)!r})",  # the token endpoint refuses
+        "ws.spotify_client(token_url='http://127.0.0.1:9/api/token', token_cache=None,\n"
+        f"                  retry=RetryPolicy(attempts=1)).track({sp.track_id(2)!r})",
+        "import os\ndel os.environ['SPOTIFY_CLIENT_ID']\nws.spotify_client()",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                                     store_widget_state=True, resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    saved = tmp_path / "executed.ipynb"
+    nbformat.write(nb, saved)
+    text = saved.read_text()
+    errors = {o.ename: "\n".join(o.traceback) for c in nb.cells for o in c.outputs if o.output_type == "error"}
+    assert set(errors) == {"SpotifyAuthError", "SpotifyUnavailable"}, errors
+    assert "HttpSpotifyClient(api_url=" in errors["SpotifyUnavailable"]  # verbose: frame locals were printed
+    assert "Track 1" in text  # the fetch and the display really ran
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    assert CLIENT_SECRET not in text
+    assert basic not in text
