@@ -6,6 +6,7 @@
 
 Modules: :mod:`.urls` (parse links), :mod:`.auth` (credentials, shared token cache),
 :mod:`.client` (``SpotifyClient`` Protocol, httpx implementation, retries, rate limits),
+:mod:`.http` (retry policy, counters, ``Retry-After``, error bodies),
 :mod:`.models` (JSON -> rows), :mod:`.fetch` (one link -> rows).
 """
 

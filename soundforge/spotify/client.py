@@ -41,17 +41,12 @@ is never sent to another host.
 
 from __future__ import annotations
 
-import base64
 import copy
-import email.utils
 import logging
-import math
 import random
-import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urlsplit
@@ -80,6 +75,17 @@ from .auth import (
     TokenProvider,
     cache_key,
     parse_token_response,
+)
+from .http import (
+    BasicAuth,
+    RequestStats,
+    RetryPolicy,
+    error_message,
+    human_seconds,
+    json_object,
+    market_code,
+    parse_retry_after,
+    snippet,
 )
 from .urls import is_spotify_id
 
@@ -186,83 +192,6 @@ class NullBreaker:
 
     def __repr__(self) -> str:
         return "NullBreaker()"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How the client waits and retries.
-
-    Attributes
-    ----------
-    attempts : int
-        Tries per request for 5xx answers, timeouts, connection errors and non-JSON bodies.
-    backoff_s : float
-        Base delay in seconds; the n-th retry waits between ``b*2**(n-1)/2`` and
-        ``b*2**(n-1)`` ("equal jitter"), at most ``max_backoff_s``.
-    max_backoff_s : float
-        Longest backoff in seconds.
-    max_retry_after_s : float
-        Longest ``Retry-After`` (429, or 5xx that carry one) the client sleeps through, in seconds;
-        a longer one raises :class:`~soundforge.errors.RateLimited`.
-    max_rate_limit_waits : int
-        429 answers one request may wait through before raising ``RateLimited``.
-    """
-
-    attempts: int = 5
-    backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
-    max_retry_after_s: float = 60.0
-    max_rate_limit_waits: int = 10
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1 or self.max_rate_limit_waits < 0:
-            raise ConfigError(f"RetryPolicy needs attempts >= 1 and max_rate_limit_waits >= 0, got {self}.")
-        if min(self.backoff_s, self.max_backoff_s, self.max_retry_after_s) < 0:
-            raise ConfigError(f"RetryPolicy delays must be >= 0 seconds, got {self}.")
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based)."""
-        ceiling = min(self.max_backoff_s, self.backoff_s * 2.0 ** max(0, retry - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
-
-
-@dataclass
-class RequestStats:
-    """Counters of one client (thread-safe through :meth:`add`).
-
-    Attributes
-    ----------
-    api_requests, token_requests : int
-        HTTP requests sent to the API and to the token endpoint (retries included).
-    pages : int
-        Pages of paged listings received.
-    retries : int
-        Requests repeated after a 5xx, timeout, connection error or bad body.
-    rate_limit_waits : int
-        429 answers slept through.
-    waited_s : float
-        Seconds slept for backoff and ``Retry-After``.
-    """
-
-    api_requests: int = 0
-    token_requests: int = 0
-    pages: int = 0
-    retries: int = 0
-    rate_limit_waits: int = 0
-    waited_s: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **amounts: float) -> None:
-        """Add to counters by name."""
-        with self._lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
-
-    def to_dict(self) -> dict[str, float]:
-        """The counters as a plain dict."""
-        with self._lock:
-            return {k: getattr(self, k) for k in ("api_requests", "token_requests", "pages", "retries",
-                                                  "rate_limit_waits", "waited_s")}
 
 
 class HttpSpotifyClient:
@@ -426,7 +355,7 @@ class HttpSpotifyClient:
 
     def _fetch_token(self) -> Token:
         now = self._clock()
-        auth = _BasicAuth(self.credentials)
+        auth = BasicAuth(self.credentials)
 
         def send(_: str | None) -> httpx.Response:
             return self._http.post(self.token_url, data={"grant_type": "client_credentials"}, auth=auth)
@@ -458,10 +387,10 @@ class HttpSpotifyClient:
                 status = response.status_code
                 if 200 <= status < 300:
                     try:
-                        return _json_object(response)
+                        return json_object(response)
                     except ValueError as exc:
                         problem = (f"Spotify answered {what} with a body that is not a JSON object "
-                                   f"({_snippet(response)})")
+                                   f"({snippet(response)})")
                         cause = exc
                 elif status == 401 and api and not refreshed and token is not None:
                     refreshed = True
@@ -474,8 +403,8 @@ class HttpSpotifyClient:
                         delay = policy.backoff(rate_waits + 1, self._rng)
                     if delay > policy.max_retry_after_s or rate_waits >= policy.max_rate_limit_waits:
                         raise RateLimited(
-                            f"Spotify is rate limiting {what} and asks to wait {_human(delay)} (Retry-After), "
-                            f"more than SoundForge waits on its own ({_human(policy.max_retry_after_s)}, "
+                            f"Spotify is rate limiting {what} and asks to wait {human_seconds(delay)} (Retry-After), "
+                            f"more than SoundForge waits on its own ({human_seconds(policy.max_retry_after_s)}, "
                             f"{policy.max_rate_limit_waits} waits). Try again after that.",
                             retry_after=delay, url=url)
                     rate_waits += 1
@@ -483,7 +412,7 @@ class HttpSpotifyClient:
                     self._wait(delay, rate_limit_waits=1)
                     continue
                 elif status >= 500:
-                    problem = f"Spotify answered {what} with HTTP {status} ({_error_message(response)})"
+                    problem = f"Spotify answered {what} with HTTP {status} ({error_message(response)})"
                     server_wait = parse_retry_after(response.headers.get("Retry-After"), now=self._clock())
                 else:
                     raise self._refusal(response, what=what, url=url, api=api)
@@ -503,7 +432,7 @@ class HttpSpotifyClient:
     def _refusal(self, response: httpx.Response, *, what: str, url: str, api: bool) -> SpotifyError:
         """The error for a 3xx/4xx answer that retrying cannot fix."""
         status = response.status_code
-        message = _error_message(response)
+        message = error_message(response)
         if not api:
             return SpotifyAuthError(
                 f"Spotify's token endpoint {url} refused the credentials of client id "
@@ -575,106 +504,7 @@ class HttpSpotifyClient:
                            "refusing to send the access token there.", url=link[:200])
 
 
-class _BasicAuth(httpx.Auth):
-    """HTTP Basic auth that keeps the secret inside :class:`Secret` until the header is built.
-
-    Passing ``auth=(id, secret)`` would leave the plain secret in httpx's stack
-    frames, where verbose tracebacks (IPython ``%xmode Verbose``) print locals.
-    """
-
-    def __init__(self, credentials: Credentials) -> None:
-        self._credentials = credentials
-
-    def __repr__(self) -> str:
-        return f"_BasicAuth(client_id={self._credentials.client_id!r}, client_secret='***')"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = "Basic " + base64.b64encode(
-            f"{self._credentials.client_id}:{self._credentials.client_secret.reveal()}".encode()).decode()
-        yield request
-
-
-def parse_retry_after(value: str | None, *, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
-
-    Parameters
-    ----------
-    value : str or None
-        The header value.
-    now : float
-        Current wall-clock time (seconds since the epoch), for HTTP dates.
-
-    Returns
-    -------
-    float or None
-        ``None`` when the header is missing or unreadable; never negative.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if math.isnan(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    data = response.json()
-    if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _error_message(response: httpx.Response) -> str:
-    """Spotify's error message from a JSON or non-JSON error body."""
-    try:
-        data = response.json()
-    except ValueError:
-        return _snippet(response)
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])[:300]
-        if isinstance(error, str):
-            detail = data.get("error_description")
-            return f"{error}: {detail}"[:300] if detail else error[:300]
-    return _snippet(response)
-
-
-def _snippet(response: httpx.Response) -> str:
-    text = " ".join(response.text.split())
-    if not text:
-        return f"empty body, content-type {response.headers.get('content-type', 'none')!r}"
-    return f"body starts {text[:120]!r}"
-
-
-def _human(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
-
-
 def _check_id(value: str, kind: str) -> None:
     if not is_spotify_id(value):
         raise SpotifyURLError(f"Malformed Spotify {kind} id {str(value)[:60]!r}: expected 22 letters and digits.",
                               id=str(value)[:60])
-
-
-def market_code(value: str) -> str:
-    """Normalise a market: two letters, upper-cased; ``""`` means none. Raises ConfigError otherwise."""
-    text = str(value).strip().upper()
-    if text and (len(text) != 2 or not text.isalpha()):
-        raise ConfigError(f"Unusable market {value!r}: expected a two-letter country code such as US or DE "
-                          "(or '' for none).")
-    return text
