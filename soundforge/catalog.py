@@ -12,6 +12,7 @@ one SQL script per version, applied in order inside one write transaction.
 Tables
 ------
 tracks      one row per track (Spotify metadata or an imported file)
+track_sources  which tracks each fetched Spotify link gave, in order (schema v2)
 audio       the audio file of a track (downloaded or imported)
 analyses    analysis results: one row per (track, analyzer version, parameters)
 stems       separated stems: one row per (track, model, stem)
@@ -139,7 +140,18 @@ CREATE TABLE deliveries (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+_V2 = """
+CREATE TABLE track_sources (
+    source_url    TEXT NOT NULL,            -- canonical URL of a fetched link (playlist, album, artist, track)
+    position      INTEGER NOT NULL,         -- 0-based place of the track in that link's result
+    track_id      TEXT NOT NULL REFERENCES tracks(track_id),
+    fetched_at    TEXT NOT NULL,
+    PRIMARY KEY (source_url, position)
+);
+CREATE INDEX track_sources_track ON track_sources (track_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 """SQL script that brings the schema from version ``i`` to ``i + 1`` (index ``i``)."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -153,6 +165,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "isrc": "string", "spotify_url": "string", "source_url": "string", "fetched_at": _TS,
         "created_at": _TS, "updated_at": _TS,
     },
+    "track_sources": {"source_url": "string", "position": "Int64", "track_id": "string", "fetched_at": _TS},
     "audio": {
         "track_id": "string", "path": "string", "format": "string", "size_bytes": "Int64",
         "sha256": "string", "duration_s": "float64", "sample_rate": "Int64", "channels": "Int64",

@@ -3,6 +3,7 @@
 ::
 
     soundforge [--root DIR] import PATH...      import audio files, folders or globs
+    soundforge [--root DIR] fetch URL...        Spotify track/album/playlist/artist links -> tracks
     soundforge [--root DIR] download [ID...]    download fetched Spotify tracks with spotdl
     soundforge [--root DIR] status              tables of the catalog and storage
     soundforge [--root DIR] demo                the main job on the built-in demo songs
@@ -49,6 +50,27 @@ def cmd_import(args: argparse.Namespace) -> int:
                    "error"])
     failed = int((result["status"] == "failed").sum())
     print(f"\n{len(result) - failed} imported or already present, {failed} failed; workspace {ws.root}")
+    return 1 if failed else 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """``soundforge fetch``: Spotify links -> ``tracks``; exit 1 when any link failed."""
+    ws = _workspace(args)
+    groups = args.include_groups.split(",") if args.include_groups else ("album", "single")
+    result = ws.fetch(args.urls, market=args.market, include_groups=groups, force=args.force, workers=args.workers,
+                      timeout=args.timeout, progress="auto" if args.progress else None)
+    tracks = result[result["status"] != "failed"]
+    _show(tracks, ["track_id", "status", "name", "artists", "album", "release_date", "duration_ms"])
+    links = result.attrs.get("links", [])
+    failed = [link for link in links if link["status"] == "failed"]
+    for link in failed:
+        print(f"failed: {link['source_url']}: {link['error']}", file=sys.stderr)
+    fetched = sum(1 for link in links if link["status"] == "done")
+    known = sum(1 for link in links if link["status"] == "skipped")
+    skipped = len(result.attrs.get("skipped_entries", []))
+    print(f"\n{len(tracks)} tracks from {len(links)} link(s): {fetched} fetched, {known} already in the workspace "
+          f"(--force fetches again), {len(failed)} failed; {skipped} entries without a track skipped "
+          f"(null, local file, episode, duplicate); workspace {ws.root}")
     return 1 if failed else 0
 
 
@@ -108,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-validate files already imported")
     _add_run_options(p)
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("fetch", help="fetch track metadata from Spotify links",
+                       description="Fetch the tracks of Spotify track, album, playlist or artist links into the "
+                                   "workspace's tracks table. Credentials: SPOTIFY_CLIENT_ID and "
+                                   "SPOTIFY_CLIENT_SECRET environment variables.")
+    p.add_argument("urls", nargs="+", metavar="URL", help="open.spotify.com link or spotify: URI")
+    p.add_argument("--market", default=None, metavar="CC",
+                   help="ISO country code passed to Spotify (default: $SOUNDFORGE_MARKET, else US)")
+    p.add_argument("--include-groups", default=None, metavar="GROUPS",
+                   help="for artists: comma-separated album groups (default album,single; also appears_on, "
+                        "compilation)")
+    p.add_argument("--force", action="store_true", help="fetch links again even if fetched before")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="do not show progress")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("download", help="download fetched Spotify tracks with spotdl (needs network)",
                        description="Download the audio of Spotify tracks with spotdl: the given track ids, or "

@@ -22,7 +22,8 @@ Each one names the input it is about and says what to do next; the
     │   ├── SpotifyURLError          a URL/URI that is not a supported Spotify link
     │   ├── SpotifyAuthError         missing/invalid credentials
     │   ├── SpotifyNotFound          404 for an id
-    │   ├── PremiumRequired          403 "premium required"
+    │   ├── SpotifyForbidden         403 for an id (not allowed for this app)
+    │   │   └── PremiumRequired      403 "premium required"
     │   ├── RateLimited              429 with a Retry-After beyond the cap
     │   └── SpotifyUnavailable       5xx, timeouts, connection errors (transient)
     ├── DownloadError                spotdl failed or produced no valid file
@@ -65,6 +66,7 @@ __all__ = [
     "SoundforgeError",
     "SpotifyAuthError",
     "SpotifyError",
+    "SpotifyForbidden",
     "SpotifyNotFound",
     "SpotifyURLError",
     "SpotifyUnavailable",
@@ -223,7 +225,11 @@ class SpotifyNotFound(SpotifyError):
     """The API answered 404 for an id."""
 
 
-class PremiumRequired(SpotifyError):
+class SpotifyForbidden(SpotifyError):
+    """The API answered 403: this app may not read the item (private playlist, restricted endpoint...)."""
+
+
+class PremiumRequired(SpotifyForbidden):
     """The API answered 403: the app owner's account needs Spotify Premium."""
 
 

@@ -127,6 +127,103 @@ class Workspace:
                                record=imports.record_import,
                                existing=functools.partial(imports.existing_import, self.catalog, self.storage))
 
+    def spotify_client(self, **options: Any) -> Any:
+        """An :class:`~soundforge.spotify.HttpSpotifyClient` set up for this workspace.
+
+        It uses the workspace's settings (API and token URLs, market) and its token
+        cache ``<root>/.cache/spotify/``, shared by every process using the workspace.
+
+        Parameters
+        ----------
+        **options
+            Any ``HttpSpotifyClient`` keyword (``client_id=``, ``client_secret=``,
+            ``read_timeout_s=``, ``retry=``...); credentials default to
+            ``$SPOTIFY_CLIENT_ID`` / ``$SPOTIFY_CLIENT_SECRET``.
+        """
+        from .spotify import HttpSpotifyClient
+
+        options.setdefault("settings", self.settings)
+        options.setdefault("token_cache", self.root / ".cache" / "spotify")
+        return HttpSpotifyClient(**options)
+
+    def fetch(self, url_or_urls: str | Iterable[str], *, market: str | None = None,
+              include_groups: Iterable[str] = ("album", "single"), client: Any = None, workers: int | None = None,
+              timeout: float | None = None, force: bool = False, progress: Progress = "auto",
+              errors: str = "record") -> Any:
+        """Fetch track metadata from Spotify links into the ``tracks`` table.
+
+        Links: ``https://open.spotify.com/{track,album,playlist,artist}/<id>`` (``intl-xx/``
+        and ``?si=`` allowed) or ``spotify:<kind>:<id>`` URIs. A playlist gives its tracks
+        (null entries, local files and episodes are skipped), an album its tracks, an
+        artist every track of their albums and singles (Spotify no longer offers
+        development-mode apps an artist's top tracks). Each track is upserted into
+        ``tracks`` (a re-fetch updates the row, never duplicates it, and keeps
+        ``created_at``); each link's ordered track list goes to ``track_sources``.
+        Credentials come from ``$SPOTIFY_CLIENT_ID`` and ``$SPOTIFY_CLIENT_SECRET``
+        (see :meth:`spotify_client`); they are only needed when something is fetched.
+
+        Parameters
+        ----------
+        url_or_urls : str or iterable of str
+            One link or several; all are checked before anything is fetched.
+        market : str, optional
+            ISO 3166-1 alpha-2 market (default: the ``market`` setting, ``US``).
+        include_groups : iterable of str
+            For artist links: ``album``, ``single``, ``appears_on``, ``compilation``.
+        client : SpotifyClient, optional
+            Client to use instead of :meth:`spotify_client` (not closed here).
+        workers : int, optional
+            Links fetched at once (default 4 threads; pages of one link are sequential).
+        timeout : float, optional
+            Seconds per link (default: none; every request has its own 5 s connect / 30 s read limits).
+        force : bool
+            Fetch links again even if they were fetched before with the same market and groups
+            (default: those are ``skipped`` and their rows come from the catalog).
+        progress : {"auto", "widget", "text", "log", None} or callable
+            How to show progress: per link, the pages and tracks fetched so far.
+        errors : {"record", "raise"}
+            Record failed links as rows (default) or raise the first error.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`soundforge.stages.fetch.FETCH_COLUMNS`: ``track_id``, ``status``
+            (``done``, ``skipped`` = fetched before, ``failed``), ``error``, ``name``, ``artists``,
+            ``artist_ids``, ``album``, ``album_id``, ``release_date``, ``duration_ms``,
+            ``track_number``, ``disc_number``, ``explicit``, ``isrc``, ``spotify_url``,
+            ``source_url`` (the link), ``fetched_at``. One row per track of each link, one row
+            per failed link. ``df.attrs["links"]`` holds one dict per link (status, tracks,
+            pages, time) and ``df.attrs["skipped_entries"]`` the entries that gave no track.
+
+        Raises
+        ------
+        SpotifyURLError
+            For a link that is not a supported Spotify link (before any request).
+        """
+        from .spotify import parse_urls
+        from .spotify.client import market_code
+        from .stages import fetch as stage
+
+        links = [url_or_urls] if isinstance(url_or_urls, str) else list(url_or_urls)
+        refs = list(dict.fromkeys(parse_urls(links)))
+        chosen = market_code(market if market is not None else self.settings.market)
+        groups = tuple(include_groups)
+        holder = stage.ClientHolder(lambda: client if client is not None else self.spotify_client(market=chosen))
+        items = stage.fetch_items(refs, client=holder, market=chosen, include_groups=groups)
+        try:
+            result = self._run_stage(stage.FETCH, items, params={"market": chosen, "include_groups": list(groups)},
+                                     workers=workers, timeout=timeout, force=force, progress=progress,
+                                     errors=errors, record=stage.record_fetch,
+                                     existing=functools.partial(stage.existing_fetch, self.catalog))
+        finally:
+            close = getattr(holder.created, "close", None)
+            if client is None and callable(close):
+                close()
+        df = stage.tracks_frame(result)
+        df.attrs["links"] = stage.link_summary(result)
+        df.attrs["skipped_entries"] = stage.skipped_entries(result)
+        return df
+
     def download(self, tracks: Any = None, *, format: str = "mp3", bitrate: str = "320k",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,
                  progress: Progress = "auto", errors: str = "record") -> Any:
