@@ -156,7 +156,7 @@ MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_TS = "datetime64[ns, UTC]"
+_TS = "datetime64[us, UTC]"
 COLUMNS: dict[str, dict[str, str]] = {
     "tracks": {
         "track_id": "string", "source": "string", "name": "string", "artists": "object",
@@ -407,9 +407,9 @@ def frame(rows: list[dict[str, Any]], dtypes: Mapping[str, str]) -> Any:
         if col in _JSON_COLUMNS:
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
         elif dtype == _TS:
-            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601")
+            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601").astype(_TS)
         elif dtype == "boolean":
-            df[col] = df[col].map(lambda v: None if v is None else bool(v)).astype("boolean")
+            df[col] = df[col].map(lambda v: None if pd.isna(v) else bool(v)).astype("boolean")
     plain = {c: d for c, d in dtypes.items() if c not in _JSON_COLUMNS and d not in (_TS, "boolean")}
     return df.astype(plain)
 

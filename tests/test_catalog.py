@@ -122,3 +122,13 @@ def test_events_are_written_in_the_callers_transaction(catalog: Catalog) -> None
         Catalog.add_event(conn, event_id="e1", type="track.added", payload={"track_id": "t1"})
     events = catalog.table("events")
     assert events.loc[0, "payload"] == {"track_id": "t1"}
+
+
+def test_frame_keeps_missing_booleans_missing() -> None:
+    from soundforge.catalog import frame
+
+    df = frame([{"track_id": "a", "explicit": 1}, {"track_id": "b"}, {"track_id": "c", "explicit": 0}],
+               {"track_id": "string", "explicit": "boolean", "created_at": "datetime64[us, UTC]"})
+    assert df["explicit"].tolist()[0] is True
+    assert df["explicit"].isna().tolist() == [False, True, False]
+    assert str(df["created_at"].dtype) == "datetime64[us, UTC]"

@@ -30,7 +30,7 @@ TRACK_COLUMNS: dict[str, str] = {
     "track_id": "string", "name": "string", "artists": "object", "artist_ids": "object", "album": "string",
     "album_id": "string", "release_date": "string", "duration_ms": "Int64", "track_number": "Int64",
     "disc_number": "Int64", "explicit": "boolean", "isrc": "string", "spotify_url": "string",
-    "source_url": "string", "fetched_at": "datetime64[ns, UTC]",
+    "source_url": "string", "fetched_at": "datetime64[us, UTC]",
 }
 """Columns and pandas dtypes of fetched track rows (``artists``/``artist_ids`` hold lists of str)."""
 
