@@ -407,7 +407,7 @@ def frame(rows: list[dict[str, Any]], dtypes: Mapping[str, str]) -> Any:
         if col in _JSON_COLUMNS:
             df[col] = df[col].map(lambda v: json.loads(v) if isinstance(v, str) else v).astype(object)
         elif dtype == _TS:
-            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601").astype(_TS)
+            df[col] = pd.to_datetime(df[col], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
         elif dtype == "boolean":
             df[col] = df[col].map(lambda v: None if pd.isna(v) else bool(v)).astype("boolean")
     plain = {c: d for c, d in dtypes.items() if c not in _JSON_COLUMNS and d not in (_TS, "boolean")}
