@@ -30,6 +30,7 @@ __all__ = [
     "Audio",
     "AudioInfo",
     "ScanResult",
+    "StreamResampler",
     "load",
     "probe",
     "resample",
@@ -530,6 +531,47 @@ def resample(samples: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray
         return soxr.resample(samples.astype(np.float32, copy=False), orig_sr, target_sr, quality="HQ")
     out = soxr.resample(np.ascontiguousarray(samples.T, dtype=np.float32), orig_sr, target_sr, quality="HQ")
     return np.ascontiguousarray(out.T)
+
+
+class StreamResampler:
+    """Resample a stream of blocks with soxr, keeping the filter state between blocks.
+
+    The concatenated output equals (to soxr's precision) resampling the whole
+    signal at once, so callers can process long files block by block.
+
+    Parameters
+    ----------
+    orig_sr, target_sr : float
+        Sample rates in Hz (non-integer rates are allowed, e.g. 5512.5).
+    channels : int
+        Channels of every block.
+
+    Examples
+    --------
+    >>> rs = StreamResampler(orig_sr=44100, target_sr=22050, channels=1)
+    >>> parts = [rs.push(np.zeros((1, 4410), np.float32)) for _ in range(3)] + [rs.flush()]
+    >>> sum(p.shape[1] for p in parts)
+    6615
+    """
+
+    def __init__(self, *, orig_sr: float, target_sr: float, channels: int = 1) -> None:
+        if orig_sr <= 0 or target_sr <= 0 or channels < 1:
+            raise AudioError(f"Cannot resample {channels} channel(s) from {orig_sr} Hz to {target_sr} Hz: "
+                             "rates and channel count must be positive.", reason="invalid")
+        import soxr
+
+        self.orig_sr, self.target_sr, self.channels = orig_sr, target_sr, channels
+        self._stream = soxr.ResampleStream(orig_sr, target_sr, channels, dtype="float32", quality="HQ")
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Resample one ``(channels, n)`` block; returns ``(channels, m)`` float32 (m may be 0)."""
+        out = self._stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32))
+        return np.ascontiguousarray(out.reshape(-1, self.channels).T)
+
+    def flush(self) -> np.ndarray:
+        """Return the samples still held in the filter, ``(channels, m)``; call once at the end."""
+        out = self._stream.resample_chunk(np.zeros((0, self.channels), dtype=np.float32), last=True)
+        return np.ascontiguousarray(out.reshape(-1, self.channels).T)
 
 
 def write(path: str | Path, samples: np.ndarray, *, sample_rate: int, subtype: str | None = None) -> Path:

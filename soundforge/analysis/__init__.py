@@ -1,0 +1,1 @@
+"""Feature extraction (work in progress)."""

@@ -1,0 +1,138 @@
+"""Timbre and energy: MFCC, spectral shape, zero-crossing rate and RMS per STFT frame.
+
+All series come from the one shared power spectrum (see
+:mod:`soundforge.analysis.frontend`) and follow librosa's definitions at
+22,050 Hz, 2048-sample frames, 512-sample hop, on the magnitude spectrum
+``S = sqrt(power)`` with bin frequencies ``f``:
+
+=====================  ====================================================================  ===========
+series                 definition                                                            unit
+=====================  ====================================================================  ===========
+``rms``                ``sqrt(mean(frame ** 2))`` of the (centred) signal frame               full scale
+``zcr``                sign changes within the frame / frame length                          0..1
+``centroid``           ``sum(f * S) / sum(S)``                                               Hz
+``bandwidth``          ``sqrt(sum(S * (f - centroid) ** 2) / sum(S))``                        Hz
+``rolloff``            lowest ``f`` with ``cumsum(S) >= 0.85 * sum(S)``                      Hz
+``flatness``           ``gmean(S**2) / mean(S**2)`` (power floored at 1e-10)                 0..1
+``contrast``           per octave band (<200, 200-400, ... 6.4-11 kHz Hz): dB of the mean    dB
+                       of the top 2 % of bins minus dB of the bottom 2 %
+``mfcc``               DCT-II (orthonormal) of ``10 * log10(mel power)``, 128 Slaney mel     dB-like
+                       bands 0-11,025 Hz, first 13 coefficients
+=====================  ====================================================================  ===========
+
+Differences from librosa's defaults, for blockwise processing: the log-mel
+spectrum is floored at 1e-10 (-100 dB) instead of 80 dB below the file's
+maximum (``top_db``), which only changes frames of near-silence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["N_MELS", "N_MFCC", "TimbreFrames", "contrast_bands", "mel_filterbank"]
+
+N_MELS = 128
+"""Mel bands of the shared mel spectrogram."""
+N_MFCC = 13
+"""MFCC coefficients kept."""
+_CONTRAST_FMIN = 200.0
+_CONTRAST_BANDS = 6
+_QUANTILE = 0.02
+_ROLL_PERCENT = 0.85
+_AMIN = 1e-10
+
+
+def mel_filterbank(*, sr: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
+    """Slaney-normalised mel filterbank (librosa's default), ``(n_mels, n_fft // 2 + 1)`` float32."""
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+
+
+def contrast_bands(freqs: np.ndarray) -> list[np.ndarray]:
+    """Bin indices of the spectral-contrast octave bands (librosa's layout, ``fmin=200``, 6 bands + 1)."""
+    edges = np.zeros(_CONTRAST_BANDS + 2)
+    edges[1:] = _CONTRAST_FMIN * 2.0 ** np.arange(_CONTRAST_BANDS + 1)
+    bands = []
+    for k in range(_CONTRAST_BANDS + 1):
+        current = (freqs >= edges[k]) & (freqs <= edges[k + 1])
+        idx = np.flatnonzero(current)
+        if k > 0 and idx.size:
+            current[idx[0] - 1] = True
+        if k == _CONTRAST_BANDS and idx.size:
+            current[idx[-1] + 1:] = True
+        idx = np.flatnonzero(current)
+        if k < _CONTRAST_BANDS:
+            idx = idx[:-1]
+        bands.append(idx)
+    return bands
+
+
+class TimbreFrames:
+    """Per-frame timbre series, accumulated block by block.
+
+    Parameters
+    ----------
+    sr : int
+        Sample rate of the frames, Hz.
+    n_fft : int
+        Frame length, samples.
+    """
+
+    def __init__(self, *, sr: int, n_fft: int) -> None:
+        import scipy.fft
+
+        self._dct = scipy.fft.dct
+        self.freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1).astype(np.float32)
+        self.mel_bands = mel_filterbank(sr=sr, n_fft=n_fft)
+        self._mel_t = np.ascontiguousarray(self.mel_bands.T)
+        self._bands = contrast_bands(self.freqs)
+        self._parts: dict[str, list[np.ndarray]] = {k: [] for k in
+                                                    ("rms", "zcr", "centroid", "bandwidth", "rolloff",
+                                                     "flatness", "contrast", "mfcc")}
+
+    def push(self, frames: np.ndarray, power: np.ndarray) -> np.ndarray:
+        """Add frames ``(n, n_fft)`` and their power spectrum ``(n, bins)``; returns mel power ``(n, n_mels)``."""
+        parts = self._parts
+        parts["rms"].append(np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1)))
+        signs = np.signbit(frames)
+        parts["zcr"].append(np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1).astype(np.float32)
+                            / frames.shape[1])
+        mag = np.sqrt(power)
+        total = mag.sum(axis=1)
+        safe = np.where(total > 0, total, 1.0)
+        centroid = (mag @ self.freqs) / safe
+        spread = (mag @ (self.freqs ** 2)) / safe - centroid ** 2
+        parts["centroid"].append(np.where(total > 0, centroid, 0.0).astype(np.float32))
+        parts["bandwidth"].append(np.sqrt(np.maximum(spread, 0.0)).astype(np.float32))
+        cum = np.cumsum(mag, axis=1)
+        roll = np.argmax(cum >= _ROLL_PERCENT * cum[:, -1:], axis=1)
+        parts["rolloff"].append(np.where(total > 0, self.freqs[roll], 0.0).astype(np.float32))
+        floored = np.maximum(power, _AMIN)
+        flat = np.exp(np.mean(np.log(floored), axis=1)) / np.mean(floored, axis=1)
+        parts["flatness"].append(flat.astype(np.float32))
+        parts["contrast"].append(self._contrast(mag))
+        mel = power @ self._mel_t
+        log_mel = 10.0 * np.log10(np.maximum(mel, _AMIN))
+        parts["mfcc"].append(self._dct(log_mel, type=2, norm="ortho", axis=1)[:, :N_MFCC].astype(np.float32))
+        return mel
+
+    def _contrast(self, mag: np.ndarray) -> np.ndarray:
+        out = np.empty((mag.shape[0], len(self._bands)), dtype=np.float32)
+        for k, idx in enumerate(self._bands):
+            sub = mag[:, idx]
+            q = max(1, int(round(_QUANTILE * idx.size)))
+            part = np.partition(sub, (q - 1, idx.size - q), axis=1)
+            valley = part[:, :q].mean(axis=1)
+            peak = part[:, idx.size - q:].mean(axis=1)
+            out[:, k] = 10.0 * (np.log10(np.maximum(peak, _AMIN)) - np.log10(np.maximum(valley, _AMIN)))
+        return out
+
+    def result(self) -> dict[str, np.ndarray]:
+        """Concatenated series: 1-D ``(n_frames,)`` arrays, ``contrast`` ``(n_frames, 7)``, ``mfcc`` ``(n_frames, 13)``."""
+        out = {}
+        for key, parts in self._parts.items():
+            width = {"contrast": _CONTRAST_BANDS + 1, "mfcc": N_MFCC}.get(key)
+            empty = np.zeros((0, width) if width else 0, dtype=np.float32)
+            out[key] = np.concatenate(parts) if parts else empty
+        return out
