@@ -29,7 +29,10 @@ import numpy as np
 
 from .. import audio
 from ..errors import AudioError
-from . import loudness, rhythm, timbre, tonal
+from . import loudness as _loudness
+from . import rhythm as _rhythm
+from . import timbre as _timbre
+from . import tonal as _tonal
 
 __all__ = ["ANALYSIS_SR", "HOP", "N_FFT", "TONAL_HOP", "TONAL_N_FFT", "TONAL_SR", "Framer", "FrontEnd",
            "FrontEndResult", "blocks_from"]
@@ -135,7 +138,7 @@ class FrontEndResult:
     duration_s: float
     sample_rate: int
     channels: int
-    loudness: loudness.LoudnessResult
+    loudness: _loudness.LoudnessResult
     timbre: dict[str, np.ndarray]
     onset: np.ndarray
     pitch: np.ndarray
@@ -154,9 +157,11 @@ class FrontEnd:
         Channels of the blocks pushed.
     """
 
-    def __init__(self, *, sample_rate: int, channels: int) -> None:
+    def __init__(self, *, sample_rate: int, channels: int, tonal: bool = True, timbre: bool = True,
+                 loudness: bool = True) -> None:
         self.sample_rate, self.channels = sample_rate, channels
-        self.meter = loudness.LoudnessMeter(sample_rate=sample_rate, channels=channels)
+        self.do_tonal, self.do_timbre, self.do_loudness = tonal, timbre, loudness
+        self.meter = _loudness.LoudnessMeter(sample_rate=sample_rate, channels=channels)
         self._to_analysis = (audio.StreamResampler(orig_sr=sample_rate, target_sr=ANALYSIS_SR, channels=1)
                              if sample_rate != ANALYSIS_SR else None)
         self._to_tonal = audio.StreamResampler(orig_sr=ANALYSIS_SR, target_sr=TONAL_SR, channels=1)
@@ -164,15 +169,16 @@ class FrontEnd:
         self._tonal_framer = Framer(n_fft=TONAL_N_FFT, hop=TONAL_HOP)
         self._window = _window(N_FFT)
         self._tonal_window = _window(TONAL_N_FFT)
-        self.timbre = timbre.TimbreFrames(sr=ANALYSIS_SR, n_fft=N_FFT)
-        self.onset = rhythm.OnsetFlux(mel_bands=self.timbre.mel_bands, sr=ANALYSIS_SR)
-        self.pitch = tonal.PitchSalience(sr=TONAL_SR, n_fft=TONAL_N_FFT)
+        self.timbre = _timbre.TimbreFrames(sr=ANALYSIS_SR, n_fft=N_FFT)
+        self.onset = _rhythm.OnsetFlux(mel_bands=self.timbre.mel_bands, sr=ANALYSIS_SR)
+        self.pitch = _tonal.PitchSalience(sr=TONAL_SR, n_fft=TONAL_N_FFT)
         self.frames_in = 0
 
     def push(self, block: np.ndarray) -> None:
         """Add a ``(channels, n)`` float32 block at the original rate."""
         self.frames_in += block.shape[1]
-        self.meter.push(block)
+        if self.do_loudness:
+            self.meter.push(block)
         mono = audio.to_mono(block)[None, :]
         if self._to_analysis is not None:
             mono = self._to_analysis.push(mono)
@@ -182,8 +188,10 @@ class FrontEnd:
         frames = self._framer.finish() if last else self._framer.push(y)
         if frames.shape[0]:
             power = power_spectrum(frames, self._window)
-            mel = self.timbre.push(frames, power)
+            mel = self.timbre.push(frames, power, full=self.do_timbre)
             self.onset.push(mel)
+        if not self.do_tonal:
+            return
         tonal_y = self._to_tonal.flush()[0] if last else self._to_tonal.push(y[None, :])[0]
         tframes = self._tonal_framer.push(tonal_y)
         if last:

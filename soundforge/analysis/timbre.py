@@ -91,8 +91,13 @@ class TimbreFrames:
                                                     ("rms", "zcr", "centroid", "bandwidth", "rolloff",
                                                      "flatness", "contrast", "mfcc")}
 
-    def push(self, frames: np.ndarray, power: np.ndarray) -> np.ndarray:
-        """Add frames ``(n, n_fft)`` and their power spectrum ``(n, bins)``; returns mel power ``(n, n_mels)``."""
+    def push(self, frames: np.ndarray, power: np.ndarray, *, full: bool = True) -> np.ndarray:
+        """Add frames ``(n, n_fft)`` and their power spectrum ``(n, bins)``; returns mel power ``(n, n_mels)``.
+
+        With ``full=False`` only the mel power is computed (nothing is stored).
+        """
+        if not full:
+            return power @ self._mel_t
         parts = self._parts
         parts["rms"].append(np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=1)))
         signs = np.signbit(frames)

@@ -1,0 +1,194 @@
+"""``analyze()``: one pass over the audio, every feature from the shared front end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ..errors import AudioError, ConfigError
+from . import descriptors, frontend, rhythm, structure, tonal
+from .result import FEATURES, Analysis, check_finite
+
+__all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
+
+ANALYZER_VERSION = "1.0"
+"""Version of the analysis algorithms; part of the saved file names and the catalog key."""
+
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "loudness": ("loudness_lufs", "loudness_range_lu", "peak_dbfs"),
+    "rhythm": ("tempo_bpm", "tempo_confidence", "beat_count", "time_signature", "onset_rate"),
+    "tonal": ("key_tonic", "key_mode", "key_confidence", "tuning_cents",
+              *(f"chroma_{pc}_mean" for pc in tonal.PITCH_CLASSES)),
+    "timbre": ("rms_mean", "spectral_centroid_mean", "spectral_bandwidth_mean", "spectral_rolloff_mean",
+               "spectral_flatness_mean", "spectral_contrast_mean", "zcr_mean",
+               *(f"mfcc_{i}_mean" for i in range(13)), *(f"mfcc_{i}_var" for i in range(13))),
+    "structure": (),
+    "descriptors": ("energy", "danceability"),
+}
+"""Feature groups accepted by ``analyze(features=...)`` and the scalars each one adds (plus ``duration_s``)."""
+
+DEFAULT_FEATURES = tuple(FEATURE_GROUPS)
+"""All groups: the default feature set."""
+
+_NEEDS = {"structure": ("rhythm", "tonal", "timbre"), "descriptors": ("rhythm", "timbre", "loudness"),
+          "rhythm": ("tonal",)}
+_MIN_DURATION_S = 0.05
+
+
+def _resolve(features: Iterable[str] | None) -> tuple[str, ...]:
+    if features is None:
+        return DEFAULT_FEATURES
+    if isinstance(features, str):
+        features = [features]
+    wanted = list(dict.fromkeys(features))
+    unknown = [f for f in wanted if f not in FEATURE_GROUPS]
+    if unknown:
+        raise ConfigError(f"Unknown feature group(s) {unknown}; choose from {list(FEATURE_GROUPS)}.")
+    if not wanted:
+        raise ConfigError(f"features= is empty; choose from {list(FEATURE_GROUPS)} or pass None for all.")
+    todo = list(wanted)
+    while todo:
+        for dep in _NEEDS.get(todo.pop(), ()):
+            if dep not in wanted:
+                wanted.append(dep)
+                todo.append(dep)
+    return tuple(g for g in FEATURE_GROUPS if g in wanted)
+
+
+def analysis_params(features: Iterable[str] | None = None) -> dict[str, Any]:
+    """The parameters an analysis runs with (recorded with every result; their hash keys the catalog)."""
+    return {"features": list(_resolve(features)), "sr": frontend.ANALYSIS_SR, "n_fft": frontend.N_FFT,
+            "hop": frontend.HOP, "tonal_sr": frontend.TONAL_SR, "tonal_n_fft": frontend.TONAL_N_FFT,
+            "tonal_hop": frontend.TONAL_HOP}
+
+
+def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
+            features: Iterable[str] | None = None, max_duration_s: float | None = None) -> Analysis:
+    """Analyse a file or an array: tempo, beats, key, loudness, timbre, structure and descriptors.
+
+    The audio is decoded once (block by block, so hour-long files stay within ~1 GB), one STFT
+    and one long-window tonal spectrum are computed and shared by every feature.
+
+    Parameters
+    ----------
+    path_or_array : path-like or numpy.ndarray
+        An audio file (any format :mod:`soundforge.audio` reads) or samples shaped ``(n,)`` or
+        ``(channels, n)``.
+    sr : int, optional
+        Sample rate of an array, Hz (required for arrays; files carry their own).
+    features : iterable of str, optional
+        Feature groups (:data:`FEATURE_GROUPS`); default all. Groups needed by the ones asked
+        for are added.
+    max_duration_s : float, optional
+        Longest accepted file, seconds (default: :func:`soundforge.audio.probe`'s limit).
+
+    Returns
+    -------
+    Analysis
+        Scalars in ``to_row()``, series for ``.npz``, sections.
+
+    Raises
+    ------
+    AudioError
+        Unreadable, empty, corrupt, NaN/Inf or too long audio; a bad ``sr``.
+    ConfigError
+        Unknown feature group.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(22050 * 3) / 22050
+    >>> a = analyze(0.1 * np.sin(2 * np.pi * 440 * t), sr=22050, features=["tonal"])
+    >>> a.chroma_A_mean
+    1.0
+    """
+    groups = _resolve(features)
+    rate, channels, blocks, path = frontend.blocks_from(path_or_array, sr=sr, max_duration_s=max_duration_s)
+    source = str(path) if path is not None else None
+    front = frontend.FrontEnd(sample_rate=rate, channels=channels, tonal="tonal" in groups,
+                              timbre="timbre" in groups, loudness="loudness" in groups)
+    for block in blocks:
+        front.push(block)
+    if front.frames_in == 0:
+        raise AudioError(f"{source or 'The audio array'} has no samples.", path=path, reason="empty")
+    if front.frames_in / rate < _MIN_DURATION_S:
+        raise AudioError(f"{source or 'The audio array'} is {front.frames_in / rate * 1000:.0f} ms long; at least "
+                         f"{_MIN_DURATION_S * 1000:.0f} ms are needed.", path=path, reason="empty")
+    fe = front.finish()
+    feats, series, segments = _features(fe, groups)
+    feats = {k: feats[k] for k in FEATURES if k in feats}
+    check_finite(feats, source=source)
+    return Analysis(features=MappingProxyType(feats), series=MappingProxyType(series), segments=tuple(segments),
+                    version=ANALYZER_VERSION, params=MappingProxyType(analysis_params(groups)), source=source)
+
+
+def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
+              ) -> tuple[dict[str, Any], dict[str, np.ndarray], list[structure.Segment]]:
+    fps = frontend.ANALYSIS_SR / frontend.HOP
+    tonal_s = frontend.TONAL_HOP / frontend.TONAL_SR
+    feats: dict[str, Any] = {"duration_s": round(float(fe.duration_s), 6)}
+    n_frames = fe.onset.shape[1]
+    series: dict[str, np.ndarray] = {"frame_times": (np.arange(n_frames) / fps).astype(np.float32)}
+    tf = None
+    if "tonal" in groups:
+        tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s)
+        key = tonal.estimate_key(tf)
+        feats.update(key_tonic=key.tonic, key_mode=key.mode, key_confidence=round(key.confidence, 4),
+                     tuning_cents=round(100.0 * tf.tuning, 2))
+        means = tf.chroma.mean(axis=0) if tf.chroma.shape[0] else np.zeros(12)
+        feats.update({f"chroma_{pc}_mean": round(float(v), 5) for pc, v in zip(tonal.PITCH_CLASSES, means, strict=True)})
+        series["chroma"] = tf.chroma.T.astype(np.float32)
+        series["chroma_times"] = (np.arange(tf.chroma.shape[0]) * tonal_s).astype(np.float32)
+    beats = rhythm.Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0)
+    met = None
+    env = np.zeros(n_frames)
+    if "rhythm" in groups:
+        env, bands = rhythm.onset_envelope(fe.onset, fps=fps)
+        beats = rhythm.beat_track(env, fps=fps)
+        change = tonal.harmonic_change(tf) if tf is not None else np.zeros(0)
+        met = rhythm.meter(beats.times, harmonic_change=change, change_frame_s=tonal_s, low_band=bands[0], fps=fps)
+        onsets = rhythm.onsets(env, fps=fps)
+        feats.update(tempo_bpm=round(beats.tempo_bpm, 3), tempo_confidence=round(beats.confidence, 4),
+                     beat_count=int(beats.times.size), time_signature=met.time_signature,
+                     onset_rate=round(onsets.size / max(fe.duration_s, 1e-9), 4))
+        series.update(onset_env=env.astype(np.float32), beats=beats.times.astype(np.float64),
+                      downbeats=met.downbeats.astype(np.float64))
+    if "timbre" in groups:
+        tb = fe.timbre
+        feats["rms_mean"] = round(_mean(tb["rms"]), 6)
+        for name in ("centroid", "bandwidth", "rolloff", "flatness", "contrast"):
+            feats[f"spectral_{name}_mean"] = round(_mean(tb[name]), 6)
+        feats["zcr_mean"] = round(_mean(tb["zcr"]), 6)
+        mfcc = tb["mfcc"]
+        for i in range(mfcc.shape[1]):
+            feats[f"mfcc_{i}_mean"] = round(_mean(mfcc[:, i]), 5)
+            feats[f"mfcc_{i}_var"] = round(float(np.var(mfcc[:, i])) if mfcc.shape[0] else 0.0, 5)
+        series.update(rms=tb["rms"], mfcc=np.ascontiguousarray(mfcc.T), spectral_centroid=tb["centroid"])
+    if "loudness" in groups:
+        loud = fe.loudness
+        feats.update(loudness_lufs=round(loud.loudness_lufs, 3), loudness_range_lu=round(loud.loudness_range_lu, 3),
+                     peak_dbfs=round(loud.peak_dbfs, 3))
+        series["short_term_lufs"] = loud.short_term_lufs
+    if "descriptors" in groups:
+        strength = rhythm.beat_strength(env, beats.times, fps=fps)
+        feats["energy"] = round(descriptors.energy(
+            loudness_lufs=feats["loudness_lufs"], onset_rate=feats["onset_rate"],
+            spectral_centroid_mean=feats["spectral_centroid_mean"],
+            spectral_flatness_mean=feats["spectral_flatness_mean"]), 4)
+        feats["danceability"] = round(descriptors.danceability(
+            tempo_bpm=beats.tempo_bpm, tempo_confidence=beats.confidence, beat_times=beats.times,
+            beat_strength=strength), 4)
+    segments: list[structure.Segment] = []
+    if "structure" in groups and tf is not None and met is not None:
+        segments = structure.segment(duration_s=fe.duration_s, downbeats=met.downbeats, beats=beats.times,
+                                     chroma=tf.treble, chroma_times=series["chroma_times"],
+                                     mfcc=fe.timbre["mfcc"], mfcc_times=series["frame_times"])
+    return feats, series, segments
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x)) if x.size else 0.0
