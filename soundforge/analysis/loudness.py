@@ -128,17 +128,24 @@ class LoudnessMeter:
             return
         self._peak = max(self._peak, float(np.max(np.abs(block))))
         filtered, self._zi = self._sosfilt(self._sos, block.astype(np.float64, copy=False), axis=1, zi=self._zi)
-        csum = np.concatenate([np.zeros((self.channels, 1)), np.cumsum(filtered * filtered, axis=1)], axis=1)
+        sq = filtered * filtered
         start, end = self._n, self._n + block.shape[1]
+        bounds = []
         step = len(self._step_sums) + 1
-        last = start
         while (bound := self._boundary(step)) <= end:
-            total = csum[:, bound - start] - csum[:, last - start]
-            self._step_sums.append(total + self._partial)
-            self._partial = np.zeros(self.channels)
-            last = bound
+            bounds.append(bound - start)
             step += 1
-        self._partial = self._partial + csum[:, end - start] - csum[:, last - start]
+        edges = np.array([0, *bounds], dtype=np.int64)
+        edges = edges[edges < sq.shape[1]]
+        sums = np.add.reduceat(sq, edges, axis=1) if edges.size else np.zeros((self.channels, 0))
+        # sums[:, k] covers [edges[k], edges[k + 1]) (the last one runs to the end of the block).
+        for k in range(len(bounds)):
+            part = sums[:, k] if k < sums.shape[1] else np.zeros(self.channels)
+            self._step_sums.append(self._partial + part)
+            self._partial = np.zeros(self.channels)
+        last = bounds[-1] if bounds else 0
+        tail = sums[:, len(bounds)] if len(bounds) < sums.shape[1] and last < sq.shape[1] else np.zeros(self.channels)
+        self._partial = self._partial + tail
         self._n = end
 
     def _block_power(self, steps: np.ndarray, width: int) -> np.ndarray:

@@ -213,15 +213,20 @@ def harmonic_change(tonal: TonalFeatures, *, context: int = 3) -> np.ndarray:
     return out
 
 
+def _zscore(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean(axis=-1, keepdims=True)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+_KEY_TEMPLATES = _zscore(np.array([np.roll(_PROFILE_MAJOR, t) for t in range(12)]
+                                  + [np.roll(_PROFILE_MINOR, t) for t in range(12)]))
+
+
 def key_scores(chroma_mean: np.ndarray) -> np.ndarray:
-    """Correlation of a 12-bin chroma vector with the 24 key profiles (order of :data:`KEY_NAMES`)."""
-    out = np.zeros(24)
-    if float(np.std(chroma_mean)) < 1e-9:
-        return out
-    for tonic in range(12):
-        out[tonic] = np.corrcoef(chroma_mean, np.roll(_PROFILE_MAJOR, tonic))[0, 1]
-        out[12 + tonic] = np.corrcoef(chroma_mean, np.roll(_PROFILE_MINOR, tonic))[0, 1]
-    return np.nan_to_num(out)
+    """Pearson correlation of 12-bin chroma vector(s) ``(..., 12)`` with the 24 key profiles ``(..., 24)``
+    (order of :data:`KEY_NAMES`); 0 for a flat chroma."""
+    z = _zscore(np.asarray(chroma_mean, dtype=float))
+    return z @ _KEY_TEMPLATES.T
 
 
 @dataclass(frozen=True)
