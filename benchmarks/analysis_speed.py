@@ -85,7 +85,7 @@ def naive_baseline(path: Path) -> dict:
     out: dict = {}
     out["loudness"] = pyloudnorm.Meter(stereo.sample_rate).integrated_loudness(stereo.samples.T.astype(np.float64))
     out["peak"] = float(np.abs(stereo.samples).max())
-    tempo, beats = librosa.beat.beat_track(y=y, sr=sr)
+    tempo, _beats = librosa.beat.beat_track(y=y, sr=sr)
     out["tempo"] = float(np.atleast_1d(tempo)[0])
     out["onset_rate"] = len(librosa.onset.onset_detect(y=y, sr=sr)) / (y.size / sr)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr)
@@ -111,10 +111,10 @@ def timed(fn, path: Path) -> float:
 def peak_rss_child(path: Path) -> tuple[float, float]:
     """Peak RSS (MB) and wall time (s) of a fresh process analysing ``path``."""
     # VmHWM is this process's own high-water mark (ru_maxrss would include the parent's, inherited at fork).
-    code = ("import sys, time; sys.path.insert(0, %r); from soundforge.analysis import analyze; "
-            "t = time.perf_counter(); analyze(%r); dt = time.perf_counter() - t; "
+    code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); from soundforge.analysis import analyze; "
+            f"t = time.perf_counter(); analyze({str(path)!r}); dt = time.perf_counter() - t; "
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
-            "print(int(hwm) / 1024, dt)") % (str(ROOT), str(path))
+            "print(int(hwm) / 1024, dt)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     rss, dt = proc.stdout.split()
     return float(rss), float(dt)

@@ -140,7 +140,8 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
         feats.update(key_tonic=key.tonic, key_mode=key.mode, key_confidence=round(key.confidence, 4),
                      tuning_cents=round(100.0 * tf.tuning, 2))
         means = tf.chroma.mean(axis=0) if tf.chroma.shape[0] else np.zeros(12)
-        feats.update({f"chroma_{pc}_mean": round(float(v), 5) for pc, v in zip(tonal.PITCH_CLASSES, means, strict=True)})
+        feats.update({f"chroma_{pc}_mean": round(float(v), 5)
+                      for pc, v in zip(tonal.PITCH_CLASSES, means, strict=True)})
         series["chroma"] = tf.chroma.T.astype(np.float32)
         series["chroma_times"] = (np.arange(tf.chroma.shape[0]) * tonal_s).astype(np.float32)
     beats = rhythm.Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0)

@@ -5,12 +5,14 @@ numbers but transparent stand-ins computed from the scalars of
 :mod:`soundforge.analysis`. Each component is a linear map clipped to 0..1
 (``ramp(x, a, b) = clip((x - a) / (b - a), 0, 1)``).
 
-``energy`` — perceived intensity: loud, dense, bright and noisy music::
+``energy`` — perceived intensity: loud, dense, bright and noisy music; loudness
+gates the rest (a silent file has no energy however flat its spectrum)::
 
-    energy = 0.4 * ramp(loudness_lufs, -40, -5)
-           + 0.2 * ramp(onset_rate, 0, 8)                  # onsets per second
-           + 0.2 * ramp(spectral_centroid_mean, 500, 3500)  # Hz
-           + 0.2 * ramp(log10(spectral_flatness_mean), -4, -0.5)
+    loud    = ramp(loudness_lufs, -40, -5)
+    texture = mean(ramp(onset_rate, 0, 8),                      # onsets per second
+                   ramp(spectral_centroid_mean, 500, 3500),      # Hz
+                   ramp(log10(spectral_flatness_mean), -4, -0.5))
+    energy  = loud * (0.4 + 0.6 * texture)
 
 ``danceability`` — how easy it is to move to: a clear, steady, strong pulse at a
 dance tempo::
@@ -20,7 +22,7 @@ dance tempo::
                  + 0.20 * exp(-0.5 * (log2(tempo_bpm / 120) / 0.5) ** 2)
                  + 0.20 * ramp(beat_strength, 1, 3)              # onset at beats / mean onset
 
-and 0 when no beat was found. Silence gets ``energy`` from its loudness floor (about 0).
+and 0 when no beat was found. Silence has ``energy`` 0.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ def energy(*, loudness_lufs: float, onset_rate: float, spectral_centroid_mean: f
            spectral_flatness_mean: float) -> float:
     """Energy in 0..1 (module docstring)."""
     flat = np.log10(max(spectral_flatness_mean, 1e-12))
-    return (0.4 * ramp(loudness_lufs, -40.0, -5.0) + 0.2 * ramp(onset_rate, 0.0, 8.0)
-            + 0.2 * ramp(spectral_centroid_mean, 500.0, 3500.0) + 0.2 * ramp(flat, -4.0, -0.5))
+    texture = (ramp(onset_rate, 0.0, 8.0) + ramp(spectral_centroid_mean, 500.0, 3500.0) + ramp(flat, -4.0, -0.5)) / 3
+    return ramp(loudness_lufs, -40.0, -5.0) * (0.4 + 0.6 * texture)
 
 
 def danceability(*, tempo_bpm: float, tempo_confidence: float, beat_times: np.ndarray, beat_strength: float) -> float:

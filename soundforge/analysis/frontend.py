@@ -236,9 +236,12 @@ def blocks_from(source: str | Path | np.ndarray, *, sr: int | None,
     if sr is not None:
         raise AudioError(f"sr= is only for arrays; the sample rate of {path} is read from the file.",
                          path=path, reason="invalid")
-    kwargs = {} if max_duration_s is None else {"max_duration_s": max_duration_s}
-    info = audio.probe(path, **kwargs)
-    stream = audio.stream(path, block_s=BLOCK_S, **kwargs)
+    if max_duration_s is None:
+        info = audio.probe(path)
+        stream = audio.stream(path, block_s=BLOCK_S)
+    else:
+        info = audio.probe(path, max_duration_s=max_duration_s)
+        stream = audio.stream(path, block_s=BLOCK_S, max_duration_s=max_duration_s)
 
     def _blocks() -> Iterator[np.ndarray]:
         for _, block in stream:

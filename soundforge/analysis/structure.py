@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import itertools
 import string
 from dataclasses import dataclass
 
@@ -121,8 +122,8 @@ def segment(*, duration_s: float, downbeats: np.ndarray, beats: np.ndarray, chro
             continue
         if all(abs(i - b) >= _MIN_BARS for b in bounds):
             bounds.append(int(i))
-    bounds = sorted(bounds) + [ssm.shape[0]]
-    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    bounds = [*sorted(bounds), ssm.shape[0]]
+    spans = list(itertools.pairwise(bounds))
     groups: list[list[tuple[int, int]]] = []
     labels = []
     for a, b in spans:

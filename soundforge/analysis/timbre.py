@@ -149,7 +149,7 @@ class TimbreFrames:
         out = np.empty((mag.shape[0], len(self._bands)), dtype=np.float32)
         for k, idx in enumerate(self._bands):
             sub = mag[:, idx]
-            q = max(1, int(round(_QUANTILE * idx.size)))
+            q = max(1, round(_QUANTILE * idx.size))
             if q == 1:
                 valley, peak = sub.min(axis=1), sub.max(axis=1)
             else:
@@ -160,7 +160,7 @@ class TimbreFrames:
         return out
 
     def result(self) -> dict[str, np.ndarray]:
-        """Concatenated series: 1-D ``(n_frames,)`` arrays, ``contrast`` ``(n_frames, 7)``, ``mfcc`` ``(n_frames, 13)``."""
+        """Concatenated series: 1-D ``(n_frames,)`` arrays; ``contrast`` ``(n, 7)``; ``mfcc`` ``(n_frames, 13)``."""
         out = {}
         for key, parts in self._parts.items():
             width = {"contrast": _CONTRAST_BANDS + 1, "mfcc": N_MFCC}.get(key)

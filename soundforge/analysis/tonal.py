@@ -31,6 +31,7 @@ over the runner-up.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -342,7 +343,7 @@ def tonic_evidence(segments: list[ChordSegment]) -> np.ndarray:
     out[first.index] += 1.0
     out[(first.index + 12) % 24] += 0.5
     weights = np.zeros(12)
-    for a, b in zip(segments[:-1], segments[1:], strict=True):
+    for a, b in itertools.pairwise(segments):
         if a.is_major and (b.root - a.root) % 12 == 5 and b.start_s - a.end_s < 0.5:
             weights[b.root] += min(a.end_s - a.start_s, b.end_s - b.start_s)
     if weights.sum() > 0:
@@ -364,7 +365,7 @@ def estimate_key(tonal: TonalFeatures) -> KeyEstimate:
         return KeyEstimate(index=-1, tonic="C", mode="major", confidence=0.0, scores=np.zeros(24))
     global_fit = key_scores(treble.mean(axis=0))
     votes = np.zeros(24)
-    win = max(1, int(round(_LOCAL_WINDOW_S / tonal.frame_s)))
+    win = max(1, round(_LOCAL_WINDOW_S / tonal.frame_s))
     for start in range(0, max(1, treble.shape[0] - win // 2), max(1, win // 2)):
         seg = treble[start:start + win]
         if float(seg.sum()) <= 0:

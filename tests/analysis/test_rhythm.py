@@ -1,0 +1,70 @@
+"""Onset envelope, tempo, beat tracking and metre on synthetic envelopes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soundforge.analysis import rhythm
+
+FPS = 22050 / 512
+
+
+def _pulse_env(bpm: float, seconds: float, *, offbeats: float = 0.0, jitter: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    env = 0.05 * rng.random(int(seconds * FPS))
+    period = 60.0 * FPS / bpm
+    for k, t in enumerate(np.arange(5.0, env.size - 2, period / 2)):
+        i = round(t + rng.normal(0, jitter))
+        env[i] += 1.0 if k % 2 == 0 else offbeats
+    return env
+
+
+@pytest.mark.parametrize("bpm", [65.0, 90.0, 123.4, 175.0])
+def test_tempo_of_a_pulse_is_precise(bpm: float) -> None:
+    beats = rhythm.beat_track(_pulse_env(bpm, 30.0), fps=FPS)
+    assert beats.tempo_bpm == pytest.approx(bpm, rel=0.003)        # finer than a 1 % tempogram grid
+    assert 0.0 < beats.confidence <= 1.0
+
+
+def test_weak_offbeats_keep_the_beat_level() -> None:
+    beats = rhythm.beat_track(_pulse_env(80.0, 30.0, offbeats=0.3), fps=FPS)
+    assert beats.tempo_bpm == pytest.approx(80.0, rel=0.01)
+
+
+def test_equal_offbeats_double_the_tempo() -> None:
+    beats = rhythm.beat_track(_pulse_env(80.0, 30.0, offbeats=1.0), fps=FPS)
+    assert beats.tempo_bpm == pytest.approx(160.0, rel=0.01)
+
+
+def test_no_pulse_gives_no_beats() -> None:
+    assert rhythm.beat_track(np.zeros(1000), fps=FPS).times.size == 0
+    assert rhythm.estimate_tempo(np.random.default_rng(0).random(50), fps=FPS) is None
+
+
+def test_tempo_from_beats_fits_a_line() -> None:
+    times = 0.3 + np.arange(40) * 60.0 / 127.3 + np.random.default_rng(1).normal(0, 0.005, 40)
+    assert rhythm.tempo_from_beats(times) == pytest.approx(127.3, abs=0.1)
+    assert rhythm.tempo_from_beats(np.array([1.0])) == 0.0
+
+
+def test_meter_reads_accents() -> None:
+    times = np.arange(24) * 0.5
+    low = np.zeros(int(13 * FPS))
+    for t in times[1::3]:                       # bars of 3 starting on the second beat
+        low[round(t * FPS)] = 1.0
+    for t in times:
+        low[round(t * FPS)] += 0.2
+    m = rhythm.meter(times, harmonic_change=np.zeros(0), change_frame_s=0.1, low_band=low, fps=FPS)
+    assert m.time_signature == "3/4"
+    np.testing.assert_allclose(m.downbeats, times[1::3])
+    assert m.beat_positions[:4].tolist() == [3, 1, 2, 3]
+
+
+def test_onsets_and_beat_strength() -> None:
+    env = _pulse_env(120.0, 10.0)
+    frames = rhythm.onsets(env, fps=FPS)
+    assert 18 <= frames.size <= 21          # one onset per beat (no off-beats)
+    beats = rhythm.beat_track(env, fps=FPS)
+    assert rhythm.beat_strength(env, beats.times, fps=FPS) > 3.0
+    assert rhythm.beat_strength(env, np.zeros(0), fps=FPS) == 0.0

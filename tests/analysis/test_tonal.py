@@ -1,0 +1,56 @@
+"""Tuning, chroma, chords and key helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from soundforge.analysis import analyze, tonal
+
+from .synth import cadence, harmonic_tone
+
+
+@pytest.mark.parametrize("cents", [-30.0, 0.0, 20.0])
+def test_tuning_is_measured(cents: float) -> None:
+    y = harmonic_tone(69 + cents / 100, 3.0, sr=22050, decay=0.2) + harmonic_tone(64 + cents / 100, 3.0, sr=22050,
+                                                                                  decay=0.2)
+    a = analyze(y, sr=22050, features=["tonal"])
+    assert a.tuning_cents == pytest.approx(cents, abs=4.0)
+
+
+def test_single_tone_chroma_peaks_at_its_pitch_class() -> None:
+    a = analyze(harmonic_tone(62, 3.0, sr=22050, harmonics=1, decay=0.1), sr=22050, features=["tonal"])
+    means = {pc: a.features[f"chroma_{pc}_mean"] for pc in tonal.PITCH_CLASSES}
+    assert max(means, key=means.get) == "D"
+    assert means["D"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_chords_follow_a_cadence() -> None:
+    from soundforge.analysis import frontend
+
+    y = cadence(0, "major", chord_s=1.0, repeats=1)
+    fe = frontend.FrontEnd(sample_rate=22050, channels=1)
+    fe.push(y[None, :])
+    r = fe.finish()
+    tf = tonal.tonal_features(r.pitch, r.tuning_hist, frame_s=frontend.TONAL_HOP / frontend.TONAL_SR)
+    labels = [s.label for s in tonal.chords(tf)]
+    assert labels == ["C:maj", "F:maj", "G:maj", "C:maj"]
+    evidence = tonal.tonic_evidence(tonal.chords(tf))
+    assert int(np.argmax(evidence[:12])) == 0      # opening chord and G -> C cadence point at C
+
+
+def test_key_scores_and_relative_keys() -> None:
+    scores = tonal.key_scores(np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=float))
+    assert scores.shape == (24,)
+    assert tonal.KEY_NAMES[int(np.argmax(scores))] in ("C major", "A minor")
+    assert tonal.relative_key(0) == 21          # C major -> A minor
+    assert tonal.relative_key(21) == 0
+    assert tonal.relative_key(12 + 4) == 7      # E minor -> G major
+    assert not tonal.key_scores(np.ones(12)).any()
+
+
+def test_estimate_key_handles_empty_input() -> None:
+    empty = tonal.TonalFeatures(tuning=0.0, chroma=np.zeros((0, 12)), treble=np.zeros((0, 12)),
+                                bass=np.zeros((0, 12)), frame_s=0.1)
+    key = tonal.estimate_key(empty)
+    assert (key.index, key.confidence) == (-1, 0.0)
