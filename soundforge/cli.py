@@ -5,6 +5,7 @@
     soundforge [--root DIR] import PATH...      import audio files, folders or globs
     soundforge [--root DIR] fetch URL...        Spotify track/album/playlist/artist links -> tracks
     soundforge [--root DIR] download [ID...]    download fetched Spotify tracks with spotdl
+    soundforge [--root DIR] analyze [ID...]     tempo, key, loudness, timbre... of tracks with audio
     soundforge [--root DIR] status              tables of the catalog and storage
     soundforge [--root DIR] demo                the main job on the built-in demo songs
 
@@ -91,6 +92,24 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``soundforge analyze``: analyse tracks with audio; exit 1 when any track failed."""
+    ws = _workspace(args)
+    groups = [g.strip() for g in args.features.split(",")] if args.features else None
+    result = ws.analyze(args.track_ids or None, features=groups, force=args.force, workers=args.workers,
+                        timeout=args.timeout)
+    if not len(result):
+        print(f"Nothing to analyse: the workspace {ws.root} has no audio yet. Import or download tracks first.")
+        return 0
+    _show(result, ["track_id", "status", "duration_s", "tempo_bpm", "key_tonic", "key_mode", "time_signature",
+                   "loudness_lufs", "energy", "danceability", "error"])
+    counts = result["status"].value_counts()
+    failed = int(counts.get("failed", 0))
+    print(f"\n{int(counts.get('done', 0))} analysed, {int(counts.get('skipped', 0))} already analysed, "
+          f"{failed} failed; all features: ws.features() or the analyses table (workspace {ws.root})")
+    return 1 if failed else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``soundforge status``: tracks with their audio, then storage stats."""
     ws = _workspace(args)
@@ -157,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="download again tracks that already have audio")
     _add_run_options(p)
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("analyze", help="analyse tracks: tempo, beats, key, loudness, timbre, structure",
+                       description="Analyse the audio of the given tracks (default: every track with audio) in "
+                                   "worker processes; results go to the analyses table and analysis/<track_id>/.")
+    p.add_argument("track_ids", nargs="*", metavar="TRACK_ID", help="track ids (default: all with audio)")
+    p.add_argument("--features", default=None, metavar="GROUPS",
+                   help="comma-separated feature groups: loudness, rhythm, tonal, timbre, structure, descriptors "
+                        "(default: all)")
+    p.add_argument("--force", action="store_true", help="analyse again tracks already analysed")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("status", help="show the catalog and storage tables",
                        description="Show tracks, audio and storage statistics of the workspace.")

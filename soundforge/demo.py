@@ -24,8 +24,18 @@ def demo_dir() -> Path:
     return path
 
 
+def demo_truth() -> dict[str, tuple[float, str, str]]:
+    """Ground truth of the demo songs: file name -> (tempo BPM, key, time signature), from ``labels.csv``."""
+    import csv
+
+    with (demo_dir() / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {f"demo_{r['song_id'].split('_')[-1]}.flac": (float(r["tempo_bpm"]), f"{r['key_tonic']} {r['key_mode']}",
+                                                         r["time_signature"]) for r in rows}
+
+
 def run_demo(*, root: str | Path | None = None) -> int:
-    """Import the demo songs into a workspace and print the catalog.
+    """Import the demo songs into a workspace, analyse them and print tempo and key next to the truth.
 
     Parameters
     ----------
@@ -53,4 +63,20 @@ def run_demo(*, root: str | Path | None = None) -> int:
     table = ws.tracks()[["track_id", "name"]].merge(
         ws.audio()[["track_id", "format", "duration_s", "sample_rate", "channels", "size_bytes"]], on="track_id")
     print(table.to_string(index=False))
+    print("\n2. Analyse the demo songs (tempo, key, loudness, timbre, structure)")
+    analysed = ws.analyze(imported, progress=None)
+    failed += int((analysed["status"] == "failed").sum())
+    names = dict(zip(imported["track_id"], imported["source_path"].map(lambda p: Path(str(p)).name), strict=True))
+    truth = demo_truth()
+    rows = []
+    for r in analysed.itertuples():
+        name = names.get(r.track_id, r.track_id)
+        true_tempo, true_key, true_meter = truth.get(name, (float("nan"), "?", "?"))
+        rows.append({"song": name, "status": r.status, "tempo_bpm": r.tempo_bpm, "true_tempo": true_tempo,
+                     "key": f"{r.key_tonic} {r.key_mode}", "true_key": true_key, "metre": r.time_signature,
+                     "true_metre": true_meter, "loudness_lufs": r.loudness_lufs, "error": r.error})
+    with pd.option_context("display.width", 200, "display.precision", 2):
+        print(pd.DataFrame(rows).sort_values("song").to_string(index=False))
+    print(f"\nAll features: ws.features() ({len(ws.features().columns)} columns); plots: soundforge.plot.track(ws, "
+          "track_id) and soundforge.plot.library(ws).")
     return 1 if failed else 0

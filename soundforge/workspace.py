@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .catalog import Catalog
 from .config import Settings, load_settings
 from .download import local
+from .stages import analyze as analyses
 from .stages import download as downloads
 from .stages import imports
 from .storage import Storage
@@ -26,13 +27,16 @@ if TYPE_CHECKING:
     from .resilience import BreakerBoard, RetryPolicy
     from .runner import Existing, Record, StageSpec, WorkItem
 
-__all__ = ["DOWNLOAD_COLUMNS", "IMPORT_COLUMNS", "Workspace"]
+__all__ = ["ANALYZE_COLUMNS", "DOWNLOAD_COLUMNS", "IMPORT_COLUMNS", "Workspace"]
 
 IMPORT_COLUMNS = imports.IMPORT.result_columns()
 """Columns and dtypes of the DataFrame returned by :meth:`Workspace.import_audio`."""
 
 DOWNLOAD_COLUMNS = downloads.DOWNLOAD.result_columns()
 """Columns and dtypes of the DataFrame returned by :meth:`Workspace.download`."""
+
+ANALYZE_COLUMNS = analyses.ANALYZE.result_columns()
+"""Columns and dtypes of the DataFrame returned by :meth:`Workspace.analyze`."""
 
 Progress = Any
 """``"auto"``, ``"widget"``, ``"text"``, ``"log"``, ``None`` or a callable taking a ProgressEvent."""
@@ -291,6 +295,56 @@ class Workspace:
         downloads.remove_replaced(result, before, self.storage)
         return result
 
+    def analyze(self, tracks: Any = None, *, features: Iterable[str] | None = None, workers: int | None = None,
+                timeout: float | None = None, force: bool = False, progress: Progress = "auto",
+                errors: str = "record") -> Any:
+        """Analyse tracks: tempo, beats, key, loudness, timbre, structure and descriptors.
+
+        Each track's audio is analysed in a worker process with
+        :func:`soundforge.analysis.analyze`; its scalars go to the ``analyses``
+        table (JSON object ``features``, analyzer version, parameters and their
+        hash) and to ``analysis/<track_id>/v1.json``, its frame-level series to
+        ``v1.npz`` (``v1-<hash>`` for a non-default feature set). Tracks already
+        analysed with the same parameters and the same audio are ``skipped``.
+
+        Parameters
+        ----------
+        tracks : DataFrame, str or iterable of str, optional
+            A DataFrame with a ``track_id`` column (e.g. from ``ws.import_audio``/``ws.audio()``),
+            one track id, or track ids. Default: every track with audio.
+        features : iterable of str, optional
+            Feature groups (``soundforge.analysis.FEATURE_GROUPS``); default all.
+        workers : int, optional
+            Tracks analysed at once, each in its own process (default: the number of CPUs).
+        timeout : float, optional
+            Seconds per track (default 1800); the worker process is killed past it.
+        force : bool
+            Analyse again tracks already analysed with these parameters.
+        progress : {"auto", "widget", "text", "log", None} or callable
+            How to show progress (see :mod:`soundforge.progress`).
+        errors : {"record", "raise"}
+            Record failures as rows (default) or raise the first one.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per track, columns :data:`ANALYZE_COLUMNS`: ``track_id``, ``status``, ``error``,
+            ``attempts``, ``seconds_taken``, every scalar feature (``duration_s`` = audio length, s;
+            ``tempo_bpm``, ``key_tonic``...), ``version``, ``params_hash``, ``json_path``, ``npz_path``.
+
+        Raises
+        ------
+        ConfigError
+            Unknown feature group, a DataFrame without ``track_id``, or tracks without audio.
+        """
+        params = analyses.stage_params(features)
+        ids = analyses.requested_tracks(tracks, catalog=self.catalog)
+        items = analyses.analyze_items(ids, catalog=self.catalog, storage=self.storage, params=params,
+                                       max_duration_s=self.settings.max_audio_s)
+        return self._run_stage(analyses.ANALYZE, items, params=params, workers=workers, timeout=timeout,
+                               force=force, progress=progress, errors=errors, record=analyses.record_analysis,
+                               existing=functools.partial(analyses.existing_analysis, self.catalog, self.storage))
+
     # -- readers -------------------------------------------------------------------
     def tracks(self) -> Any:
         """The ``tracks`` table (see :data:`soundforge.catalog.COLUMNS`)."""
@@ -301,6 +355,35 @@ class Workspace:
         df = self.catalog.table("audio")
         df["path"] = df["path"].map(lambda p: str(self.storage.resolve(p)), na_action="ignore").astype("string")
         return df
+
+    def features(self) -> Any:
+        """Analysed tracks, one row each (latest analysis), with every scalar feature as a column.
+
+        Columns: ``track_id``, ``name``, ``artists``, the features of
+        :data:`soundforge.analysis.FEATURES` (``tempo_bpm`` float64, ``key_tonic`` string,
+        ``beat_count`` Int64...), ``version``, ``params_hash``, ``analyzed_at`` (UTC),
+        ``json_path``, ``npz_path``.
+        """
+        return analyses.features_table(self.catalog, self.storage)
+
+    def analysis(self, track_id: str) -> Any:
+        """The saved :class:`~soundforge.analysis.Analysis` of a track (latest), series included.
+
+        Raises
+        ------
+        AnalysisError
+            The track has not been analysed (run ``ws.analyze``) or its files are gone.
+        """
+        from .analysis import Analysis
+        from .errors import AnalysisError
+        from .storage import validate_id
+
+        rows = self.catalog.query("SELECT json_path, npz_path FROM analyses WHERE track_id = ? "
+                                  "ORDER BY created_at DESC LIMIT 1", (validate_id(track_id),))
+        if not rows:
+            raise AnalysisError(f"Track {track_id} has not been analysed; run ws.analyze({track_id!r}) first.",
+                                track_id=track_id)
+        return Analysis.load(self.storage.resolve(rows[0]["json_path"]), self.storage.resolve(rows[0]["npz_path"]))
 
     def jobs(self) -> Any:
         """The ``jobs`` table: one row per attempt of a stage item."""

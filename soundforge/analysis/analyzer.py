@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -15,8 +15,11 @@ from .result import FEATURES, Analysis, check_finite
 
 __all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
 
-ANALYZER_VERSION = "1.0"
+ANALYZER_VERSION = "v1"
 """Version of the analysis algorithms; part of the saved file names and the catalog key."""
+
+ProgressFn = Callable[[float | None, str | None], None]
+"""``on_progress(percent, message)``: percent 0-100 (or ``None``), a short message (or ``None``)."""
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "loudness": ("loudness_lufs", "loudness_range_lu", "peak_dbfs"),
@@ -67,7 +70,8 @@ def analysis_params(features: Iterable[str] | None = None) -> dict[str, Any]:
 
 
 def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
-            features: Iterable[str] | None = None, max_duration_s: float | None = None) -> Analysis:
+            features: Iterable[str] | None = None, max_duration_s: float | None = None,
+            on_progress: ProgressFn | None = None) -> Analysis:
     """Analyse a file or an array: tempo, beats, key, loudness, timbre, structure and descriptors.
 
     The audio is decoded once (block by block, so hour-long files stay within ~1 GB), one STFT
@@ -85,6 +89,8 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
         for are added.
     max_duration_s : float, optional
         Longest accepted file, seconds (default: :func:`soundforge.audio.probe`'s limit).
+    on_progress : callable, optional
+        ``on_progress(percent, message)`` after every decoded block and analysis step.
 
     Returns
     -------
@@ -107,19 +113,25 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
     1.0
     """
     groups = _resolve(features)
-    rate, channels, blocks, path = frontend.blocks_from(path_or_array, sr=sr, max_duration_s=max_duration_s)
+    report = on_progress or (lambda percent, message: None)
+    src = frontend.blocks_from(path_or_array, sr=sr, max_duration_s=max_duration_s)
+    path, rate = src.path, src.sample_rate
     source = str(path) if path is not None else None
-    front = frontend.FrontEnd(sample_rate=rate, channels=channels, tonal="tonal" in groups,
+    front = frontend.FrontEnd(sample_rate=rate, channels=src.channels, tonal="tonal" in groups,
                               timbre="timbre" in groups, loudness="loudness" in groups)
-    for block in blocks:
+    report(0.0, "decoding")
+    for block in src.blocks:
         front.push(block)
+        report(min(90.0, 90.0 * front.frames_in / max(src.frames, 1)), "decoding")
     if front.frames_in == 0:
         raise AudioError(f"{source or 'The audio array'} has no samples.", path=path, reason="empty")
     if front.frames_in / rate < _MIN_DURATION_S:
         raise AudioError(f"{source or 'The audio array'} is {front.frames_in / rate * 1000:.0f} ms long; at least "
                          f"{_MIN_DURATION_S * 1000:.0f} ms are needed.", path=path, reason="empty")
     fe = front.finish()
+    report(90.0, "rhythm, key and structure")
     feats, series, segments = _features(fe, groups)
+    report(100.0, "done")
     feats = {k: feats[k] for k in FEATURES if k in feats}
     check_finite(feats, source=source)
     return Analysis(features=MappingProxyType(feats), series=MappingProxyType(series), segments=tuple(segments),

@@ -35,7 +35,7 @@ from . import timbre as _timbre
 from . import tonal as _tonal
 
 __all__ = ["ANALYSIS_SR", "HOP", "N_FFT", "TONAL_HOP", "TONAL_N_FFT", "TONAL_SR", "Framer", "FrontEnd",
-           "FrontEndResult", "blocks_from"]
+           "FrontEndResult", "Source", "blocks_from"]
 
 ANALYSIS_SR = 22050
 """Sample rate of the analysis signal (mono), Hz."""
@@ -212,8 +212,31 @@ class FrontEnd:
                               tuning_hist=self.pitch.tuning_hist.copy())
 
 
-def blocks_from(source: str | Path | np.ndarray, *, sr: int | None,
-                max_duration_s: float | None = None) -> tuple[int, int, Iterator[np.ndarray], Path | None]:
+@dataclass(frozen=True)
+class Source:
+    """Decoded audio as a stream of blocks.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Hz.
+    channels : int
+    frames : int
+        Expected samples per channel (from the header for files; may be an estimate for compressed formats).
+    blocks : Iterator[numpy.ndarray]
+        ``(channels, n)`` float32 blocks of up to :data:`BLOCK_S` seconds.
+    path : pathlib.Path or None
+        The file, if any.
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int
+    blocks: Iterator[np.ndarray]
+    path: Path | None = None
+
+
+def blocks_from(source: str | Path | np.ndarray, *, sr: int | None, max_duration_s: float | None = None) -> Source:
     """Open ``source`` as a stream of ``(channels, n)`` float32 blocks.
 
     Parameters
@@ -228,7 +251,7 @@ def blocks_from(source: str | Path | np.ndarray, *, sr: int | None,
 
     Returns
     -------
-    (sample_rate, channels, blocks, path)
+    Source
     """
     if isinstance(source, np.ndarray):
         return _array_blocks(source, sr=sr)
@@ -247,10 +270,10 @@ def blocks_from(source: str | Path | np.ndarray, *, sr: int | None,
         for _, block in stream:
             yield block
 
-    return info.sample_rate, info.channels, _blocks(), path
+    return Source(sample_rate=info.sample_rate, channels=info.channels, frames=info.frames, blocks=_blocks(), path=path)
 
 
-def _array_blocks(samples: np.ndarray, *, sr: int | None) -> tuple[int, int, Iterator[np.ndarray], None]:
+def _array_blocks(samples: np.ndarray, *, sr: int | None) -> Source:
     if sr is None or sr <= 0:
         raise AudioError("Give the sample rate of an audio array: analyze(samples, sr=44100).", reason="invalid")
     if samples.ndim not in (1, 2) or samples.size == 0:
@@ -270,4 +293,4 @@ def _array_blocks(samples: np.ndarray, *, sr: int | None) -> tuple[int, int, Ite
         for i in range(0, data.shape[1], step):
             yield np.ascontiguousarray(data[:, i:i + step], dtype=np.float32)
 
-    return int(sr), int(data.shape[0]), iter(_blocks()), None
+    return Source(sample_rate=int(sr), channels=int(data.shape[0]), frames=int(data.shape[1]), blocks=iter(_blocks()))
