@@ -367,7 +367,8 @@ class Workspace:
         return analyses.features_table(self.catalog, self.storage)
 
     def analysis(self, track_id: str) -> Any:
-        """The saved :class:`~soundforge.analysis.Analysis` of a track (latest), series included.
+        """The saved :class:`~soundforge.analysis.Analysis` of a track, series included: the latest one with
+        the default feature set, else the latest of any.
 
         Raises
         ------
@@ -376,10 +377,13 @@ class Workspace:
         """
         from .analysis import Analysis
         from .errors import AnalysisError
+        from .jobs import params_hash
         from .storage import validate_id
 
+        default = params_hash(analyses.stage_params(None))
         rows = self.catalog.query("SELECT json_path, npz_path FROM analyses WHERE track_id = ? "
-                                  "ORDER BY created_at DESC LIMIT 1", (validate_id(track_id),))
+                                  "ORDER BY params_hash = ? DESC, created_at DESC LIMIT 1",
+                                  (validate_id(track_id), default))
         if not rows:
             raise AnalysisError(f"Track {track_id} has not been analysed; run ws.analyze({track_id!r}) first.",
                                 track_id=track_id)
