@@ -111,10 +111,10 @@ def _spectrogram(fig: Figure, ax: Axes, analysis: Analysis, mono: tuple[np.ndarr
         if mfcc is None or not mfcc.size:
             ax.text(0.5, 0.5, "no audio or MFCC to show", ha="center", va="center", transform=ax.transAxes)
             return
-        image = ax.imshow(mfcc[1:], origin="lower", aspect="auto", cmap="coolwarm",
-                          extent=(0, duration, 0.5, mfcc.shape[0] - 0.5))
+        coeffs = ax.imshow(mfcc[1:], origin="lower", aspect="auto", cmap="coolwarm",
+                           extent=(0, duration, 0.5, mfcc.shape[0] - 0.5))
         ax.set_ylabel("MFCC")
-        fig.colorbar(image, ax=ax, pad=0.01, label="coefficient")
+        fig.colorbar(coeffs, ax=ax, pad=0.01, label="coefficient")
         return
     import librosa
 
