@@ -161,7 +161,7 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
     env = np.zeros(n_frames)
     if "rhythm" in groups:
         env, bands = rhythm.onset_envelope(fe.onset, fps=fps)
-        beats = rhythm.beat_track(env, fps=fps)
+        beats = rhythm.beat_track(env, fps=fps, bands=bands)
         change = tonal.harmonic_change(tf) if tf is not None else np.zeros(0)
         met = rhythm.meter(beats.times, harmonic_change=change, change_frame_s=tonal_s, low_band=bands[0], fps=fps)
         onsets = rhythm.onsets(env, fps=fps)
