@@ -96,9 +96,9 @@ def naive_baseline(path: Path) -> dict:
                      ("rolloff", librosa.feature.spectral_rolloff), ("flatness", librosa.feature.spectral_flatness),
                      ("contrast", librosa.feature.spectral_contrast)):
         out[name] = float(fn(y=y, sr=sr).mean()) if name != "flatness" else float(fn(y=y).mean())
-    out["zcr"] = float(librosa.feature.zero_crossing_rate(y).mean())
+    out["zcr"] = float(librosa.feature.zero_crossing_rate(y=y).mean())
     out["rms"] = float(librosa.feature.rms(y=y).mean())
-    out["segments"] = librosa.segment.agglomerative(chroma, 8)
+    out["segments"] = librosa.segment.agglomerative(chroma, k=8)
     return out
 
 

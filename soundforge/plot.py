@@ -116,13 +116,18 @@ def _spectrogram(fig: Figure, ax: Axes, analysis: Analysis, mono: tuple[np.ndarr
         ax.set_ylabel("MFCC")
         fig.colorbar(coeffs, ax=ax, pad=0.01, label="coefficient")
         return
-    import librosa
+    from .analysis.frontend import _window, power_spectrum
+    from .analysis.timbre import mel_filterbank, mel_frequencies
 
     y, sr = mono
+    n_fft, n_mels = 2048, 96
     hop = max(256, int(np.ceil(y.size / _MAX_SPEC_COLUMNS / 256)) * 256)
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=2048, hop_length=hop, n_mels=96, fmax=sr / 2)
-    db = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
-    freqs = librosa.mel_frequencies(n_mels=96, fmax=sr / 2)
+    padded = np.pad(y.astype(np.float32), n_fft // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    mel = power_spectrum(frames, _window(n_fft)) @ mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels).T
+    db = 10.0 * np.log10(np.maximum(mel.T, 1e-10))
+    db = np.maximum(db - db.max(), -80.0)
+    freqs = mel_frequencies(n_mels=n_mels, fmax=sr / 2)
     image = ax.pcolormesh(np.arange(db.shape[1] + 1) * hop / sr, np.concatenate([[0.0], freqs]), db,
                           shading="flat", cmap="magma", rasterized=True)
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter

@@ -17,7 +17,7 @@ series                 definition                                               
 ``contrast``           per octave band (<200, 200-400, ... 6.4-11 kHz): dB of the mean of    dB
                        the top 2 % of bins minus dB of the bottom 2 % (every 2nd frame)
 ``mfcc``               DCT-II (orthonormal) of ``10 * log10(mel power)``, 128 Slaney mel     dB-like
-                       bands 0-11,025 Hz, first 13 coefficients
+                       bands 0-11,025 Hz (:func:`mel_filterbank`), first 13 coefficients
 =====================  ====================================================================  ===========
 
 Differences from librosa's defaults, for blockwise processing: the log-mel
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["N_MELS", "N_MFCC", "TimbreFrames", "contrast_bands", "mel_filterbank"]
+__all__ = ["N_MELS", "N_MFCC", "TimbreFrames", "contrast_bands", "mel_filterbank", "mel_frequencies"]
 
 N_MELS = 128
 """Mel bands of the shared mel spectrogram."""
@@ -42,11 +42,44 @@ _ROLL_PERCENT = 0.85
 _AMIN = 1e-10
 
 
-def mel_filterbank(*, sr: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
-    """Slaney-normalised mel filterbank (librosa's default), ``(n_mels, n_fft // 2 + 1)`` float32."""
-    import librosa
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: ``f / (200 / 3)`` below 1 kHz, logarithmic (step ln(6.4) / 27) above."""
+    f = np.asarray(f, dtype=float)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, f / f_sp)
 
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=float)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(*, sr: float, n_fft: int, n_mels: int = N_MELS, fmax: float | None = None) -> np.ndarray:
+    """Slaney-style mel filterbank, ``(n_mels, n_fft // 2 + 1)`` float32.
+
+    Triangular filters on Slaney's mel scale from 0 Hz to ``fmax`` (default ``sr / 2``), each
+    normalised to unit area (``2 / bandwidth``): the same matrix as librosa's default
+    ``librosa.filters.mel(sr=, n_fft=, n_mels=)`` (tested), computed here so the analysis does
+    not depend on librosa's API.
+    """
+    fmax = sr / 2.0 if fmax is None else fmax
+    fft_freqs = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(fmax)), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+def mel_frequencies(*, n_mels: int, fmax: float) -> np.ndarray:
+    """Centre frequencies (Hz) of the ``n_mels`` bands of :func:`mel_filterbank`."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(fmax)), n_mels + 2))[1:-1]
 
 
 def contrast_bands(freqs: np.ndarray) -> list[np.ndarray]:

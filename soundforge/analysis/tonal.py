@@ -23,8 +23,10 @@ Key
 The key is the best weighted sum of the three. Relative major and minor keys
 share their scale, so their profile fits are close and not trustworthy (a
 minor loop i-VI-III-VII has the relative major's tonic as its most frequent
-pitch): when the relative key is within 0.2 of the winner's fit and the
-harmonic evidence clearly favours it, the relative key is chosen.
+pitch): when the relative key is within 0.45 of the winner's fit and the
+harmonic evidence clearly favours it, the relative key is chosen. Likewise the
+key a fifth below, within 0.15, when the cadences point at its tonic (a tonic
+major-seventh chord puts the dominant key's leading tone in the statistics).
 ``key_confidence`` is the winner's profile correlation scaled by its margin
 over the runner-up.
 """
@@ -129,7 +131,8 @@ _TREBLE_LO = 48          # C3
 _BASS_LO, _BASS_HI = 33, 52
 _LOCAL_WINDOW_S = 8.0
 _TONIC_WEIGHT = 0.1
-_RELATIVE_MARGIN = 0.2
+_RELATIVE_MARGIN = 0.45
+_FIFTH_MARGIN = 0.15
 
 
 def estimate_tuning(hist: np.ndarray) -> float:
@@ -386,6 +389,14 @@ def estimate_key(tonal: TonalFeatures) -> KeyEstimate:
         scores[rel] = scores[best] + 1e-3
         order = np.argsort(scores)[::-1]
         best = rel
+    # Keys a fifth apart differ by one pitch class, and a tonic major-seventh chord or a dominant
+    # seventh leans the statistics towards the dominant's key; the V -> I cadence names the tonic.
+    below = (best % 12 + 5) % 12 + (best // 12) * 12
+    if global_fit[best] - global_fit[below] < _FIFTH_MARGIN and evidence[below] > evidence[best]:
+        scores = scores.copy()
+        scores[below] = scores[best] + 1e-3
+        order = np.argsort(scores)[::-1]
+        best = below
     margin = float(scores[best] - scores[order[1]])
     confidence = float(np.clip(global_fit[best], 0.0, 1.0) * np.clip(margin / 0.1, 0.0, 1.0) ** 0.5)
     return KeyEstimate(index=best, tonic=PITCH_CLASSES[best % 12], mode="major" if best < 12 else "minor",

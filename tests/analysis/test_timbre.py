@@ -70,3 +70,13 @@ def test_rolloff_search_matches_cumsum() -> None:
     total = mag.sum(axis=1)
     expected = np.argmax(np.cumsum(mag, axis=1) >= 0.85 * total[:, None], axis=1)
     np.testing.assert_array_equal(timbre._rolloff_bins(mag, total), expected)
+
+
+@pytest.mark.parametrize(("sr", "n_fft", "n_mels"), [(22050, 2048, 128), (11025, 2048, 96), (44100, 4096, 40)])
+def test_mel_filterbank_equals_librosa_default(sr: int, n_fft: int, n_mels: int) -> None:
+    import librosa
+
+    ours = timbre.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels)
+    np.testing.assert_allclose(ours, librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels), atol=1e-7)
+    np.testing.assert_allclose(timbre.mel_frequencies(n_mels=n_mels, fmax=sr / 2),
+                               librosa.mel_frequencies(n_mels=n_mels + 2, fmax=sr / 2)[1:-1], rtol=1e-9)
