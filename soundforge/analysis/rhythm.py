@@ -313,11 +313,22 @@ def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = No
     # Walk to the slowest octave of this pulse in range, then up the ladder while the faster level is the beat.
     while lag * 2 <= hi and _harmonic_salience(acf, lag * 2) > 0:
         lag = _near_peak(acf, lag * 2)
-    while lag / 2 >= lo and _faster_is_beat(env, bands, lag, fps=fps) > 0:
+    low_acf = periodicity(bands[0], fps=fps, max_lag_s=4.2) if bands[0].std() > 1e-9 else np.zeros_like(acf)
+    while lag / 2 >= lo and (_faster_is_beat(env, bands, lag, fps=fps) > 0 or _ternary_bars(low_acf, lag / 2)):
         lag = _near_peak(acf, lag / 2)
     lag = _comb_refine(env, lag, span=0.02)
     confidence = float(np.clip(_interp(acf, lag), 0.0, 1.0))
     return TempoEstimate(period=lag, confidence=confidence)
+
+
+def _ternary_bars(acf: np.ndarray, fast: float) -> bool:
+    """True when the low band (kick, bass: the downbeats) groups the pulse ``fast`` in threes
+    (its periodicity at 3 pulses above that at 2 and 4): in bars of 3 beats, a pulse of 2 beats
+    falls on and off the bar in turn and cannot be the beat."""
+    if 4 * fast >= acf.size - 1:
+        return False
+    at = _interp(acf, np.array([2 * fast, 3 * fast, 4 * fast]))
+    return bool(at[1] > at[0] and at[1] > at[2])
 
 
 def _peaks(acf: np.ndarray, lo: float, hi: float) -> list[float]:
