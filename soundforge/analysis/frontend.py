@@ -80,6 +80,7 @@ class Framer:
         if limit is not None:
             n = min(n, limit)
         if n <= 0:
+            self._buf = buf                   # keep the samples: they start the next frame
             return np.zeros((0, self.n_fft), dtype=np.float32)
         frames = np.lib.stride_tricks.sliding_window_view(buf, self.n_fft)[:: self.hop][:n]
         self._buf = buf[n * self.hop:].copy()

@@ -168,3 +168,16 @@ def test_feature_groups_pull_in_their_dependencies() -> None:
     assert a.params["features"] == ["loudness", "rhythm", "tonal", "timbre", "descriptors"]
     b = analyze(y, sr=22050, features="loudness")
     assert set(b.features) == {"duration_s", "loudness_lufs", "loudness_range_lu", "peak_dbfs"}
+
+
+def test_results_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from soundforge.analysis import frontend
+
+    y, _ = click_track(bpm=104, seconds=6.4, sr=44100, channels=2)
+    y = y + 0.5 * np.tile(cadence(5, "major", sr=44100), (2, 1))[:, : y.shape[1]]
+    whole = analyze(y, sr=44100)
+    monkeypatch.setattr(frontend, "BLOCK_S", 0.37)         # many odd-sized blocks
+    blocks = analyze(y, sr=44100)
+    for name, value in whole.to_row().items():
+        other = blocks.to_row()[name]
+        assert other == (pytest.approx(value, rel=1e-4, abs=1e-4) if isinstance(value, float) else value), name

@@ -80,3 +80,8 @@ def test_mel_filterbank_equals_librosa_default(sr: int, n_fft: int, n_mels: int)
     np.testing.assert_allclose(ours, librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels), atol=1e-7)
     np.testing.assert_allclose(timbre.mel_frequencies(n_mels=n_mels, fmax=sr / 2),
                                librosa.mel_frequencies(n_mels=n_mels + 2, fmax=sr / 2)[1:-1], rtol=1e-9)
+
+
+def test_framer_keeps_samples_pushed_in_pieces_shorter_than_a_frame(signal: np.ndarray) -> None:
+    whole = _frames(signal, signal.size)
+    np.testing.assert_array_equal(_frames(signal, 300), whole)   # 300 < n_fft: every push is short
