@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -134,8 +133,8 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
     report(100.0, "done")
     feats = {k: feats[k] for k in FEATURES if k in feats}
     check_finite(feats, source=source)
-    return Analysis(features=MappingProxyType(feats), series=MappingProxyType(series), segments=tuple(segments),
-                    version=ANALYZER_VERSION, params=MappingProxyType(analysis_params(groups)), source=source)
+    return Analysis(features=feats, series=series, segments=tuple(segments), version=ANALYZER_VERSION,
+                    params=analysis_params(groups), source=source)
 
 
 def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]

@@ -21,9 +21,8 @@ of audio whatever the block size, and results do not depend on it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -144,7 +143,6 @@ class FrontEndResult:
     onset: np.ndarray
     pitch: np.ndarray
     tuning_hist: np.ndarray
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class FrontEnd:

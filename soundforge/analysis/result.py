@@ -185,7 +185,7 @@ class Analysis:
                                 path=str(json_path)) from exc
         segments = tuple(Segment(float(s["start_s"]), float(s["end_s"]), str(s["label"]))
                          for s in meta.get("segments", []))
-        return cls(features=MappingProxyType(dict(meta["features"])), series=MappingProxyType(series),
+        return cls(features=dict(meta["features"]), series=series,
                    segments=segments, version=str(meta.get("version", "")), params=dict(meta.get("params", {})),
                    source=meta.get("source"))
 

@@ -67,3 +67,11 @@ def test_load_reports_damaged_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(AnalysisError, match="Re-run the analysis"):
         Analysis.load(bad)
+
+
+def test_analysis_pickles(analysis: Analysis) -> None:
+    import pickle
+
+    back = pickle.loads(pickle.dumps(analysis))
+    assert back.to_row() == analysis.to_row()
+    assert back.key_tonic == analysis.key_tonic
