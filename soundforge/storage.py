@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import InvalidIdError, StorageError
 
-__all__ = ["AREAS", "Storage", "StorageStats", "validate_id", "validate_ext"]
+__all__ = ["AREAS", "Storage", "StorageStats", "fsync_dir", "validate_ext", "validate_id"]
 
 AREAS = ("downloads", "analysis", "stems", "runs", "tmp")
 MAX_ID_LENGTH = 128
@@ -228,7 +228,7 @@ class Storage:
                 os.fsync(handle.fileno())
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             raise StorageError(f"Could not move {tmp.name} into place at {final}: {exc.strerror or exc}.",
                                path=str(final)) from exc
@@ -293,7 +293,8 @@ class Storage:
         return StorageStats(areas)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Flush a folder entry to disk (after a rename into it); errors are ignored."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:

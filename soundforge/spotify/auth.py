@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpotifyAuthError, SpotifyError
+from ..storage import fsync_dir
 
 __all__ = [
     "ENV_CLIENT_ID",
@@ -281,7 +282,7 @@ class TokenCache:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
             tmp = None
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as exc:
             log.warning("Could not write the Spotify token cache %s: %s", self.path, exc.strerror or exc)
         finally:
@@ -407,11 +408,3 @@ class TokenProvider:
 def _from_env(name: str, env: Mapping[str, str] | None) -> str:
     return (os.environ if env is None else env).get(name, "")
 
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
