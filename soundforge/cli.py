@@ -6,6 +6,7 @@
     soundforge [--root DIR] fetch URL...        Spotify track/album/playlist/artist links -> tracks
     soundforge [--root DIR] download [ID...]    download fetched Spotify tracks with spotdl
     soundforge [--root DIR] analyze [ID...]     tempo, key, loudness, timbre... of tracks with audio
+    soundforge [--root DIR] separate [TRACK_ID...] [--model M]   split tracks into stems
     soundforge [--root DIR] status              tables of the catalog and storage
     soundforge [--root DIR] demo                the main job on the built-in demo songs
 
@@ -110,6 +111,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_separate(args: argparse.Namespace) -> int:
+    """``soundforge separate``: split tracks into stems; exit 1 when any track failed."""
+    ws = _workspace(args)
+    options = {k: v for k, v in (("segment", args.segment), ("overlap", args.overlap), ("shifts", args.shifts),
+                                 ("jobs", args.jobs)) if v is not None}
+    if args.allow_download:
+        options["allow_download"] = True
+    result = ws.separate(args.tracks or None, model=args.model, device=args.device, force=args.force,
+                         workers=args.workers, timeout=args.timeout, **options)
+    _show(result, ["track_id", "model", "stem", "status", "duration_s", "seconds_taken", "path", "error"])
+    failed = result.loc[result["status"] == "failed", "track_id"].nunique()
+    done = int((result["status"] != "failed").sum())
+    print(f"\n{done} stems done or already there, {failed} track(s) failed; workspace {ws.root}")
+    return 1 if failed else 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``soundforge status``: tracks with their audio, then storage stats."""
     ws = _workspace(args)
@@ -187,6 +204,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="analyse again tracks already analysed")
     _add_run_options(p)
     p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("separate", help="split tracks into stems (vocals, drums, bass, other...)",
+                       description="Separate tracks of the workspace into stems/<track_id>/<model>/<stem>.flac. "
+                                   "demucs models need their weights in $SOUNDFORGE_DEMUCS_REPO or a pre-filled "
+                                   "cache; --model dsp needs none.")
+    p.add_argument("tracks", nargs="*", metavar="TRACK_ID", help="tracks to separate (default: all with audio)")
+    p.add_argument("--model", default="htdemucs",
+                   help="htdemucs (default), htdemucs_ft, htdemucs_6s, hdemucs_mmi, or dsp")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--segment", type=float, default=None, metavar="SECONDS", help="demucs segment length")
+    p.add_argument("--overlap", type=float, default=None, help="demucs segment overlap (default 0.25)")
+    p.add_argument("--shifts", type=int, default=None, help="demucs random shifts (default 1)")
+    p.add_argument("--jobs", type=int, default=None, help="demucs threads per track (default 0)")
+    p.add_argument("--allow-download", action="store_true", help="let demucs download missing weights")
+    p.add_argument("--force", action="store_true", help="separate again tracks already done")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_separate)
 
     p = sub.add_parser("status", help="show the catalog and storage tables",
                        description="Show tracks, audio and storage statistics of the workspace.")

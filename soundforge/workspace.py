@@ -345,6 +345,78 @@ class Workspace:
                                force=force, progress=progress, errors=errors, record=analyses.record_analysis,
                                existing=functools.partial(analyses.existing_analysis, self.catalog, self.storage))
 
+    def separate(self, tracks: Any = None, *, model: str = "htdemucs", device: str = "auto",
+                 workers: int | None = None, timeout: float | None = None, force: bool = False,
+                 progress: Progress = "auto", errors: str = "record", **options: Any) -> Any:
+        """Separate tracks into stems: ``stems/<track_id>/<model>/<stem>.flac`` plus ``stems`` rows.
+
+        Each track runs in a worker process (bounded memory: chunked, streamed to
+        disk); stems have the mix's sample rate, channels and length. A track
+        already separated with the same model, options and audio is ``skipped``.
+
+        Parameters
+        ----------
+        tracks : DataFrame, str, iterable of str, or None
+            Tracks to separate: a frame with ``track_id`` (``ws.audio()``, a stage's result...),
+            one id, ids, or ``None`` for every track with audio.
+        model : str
+            ``"htdemucs"``, ``"htdemucs_ft"``, ``"htdemucs_6s"``, ``"hdemucs_mmi"`` (demucs; weights
+            from ``demucs_repo`` / ``$SOUNDFORGE_DEMUCS_REPO`` or a pre-filled cache) or ``"dsp"``
+            (signal processing, no weights).
+        device : str
+            demucs device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+        workers : int, optional
+            Tracks separated at once, one process each (default 1).
+        timeout : float, optional
+            Seconds per track; the worker is stopped past it (default: no limit).
+        force : bool
+            Separate again even when done with the same parameters.
+        progress : {"auto", "widget", "text", "log", None} or callable
+            How to show progress (per-track percentages come from the separator).
+        errors : {"record", "raise"}
+            Record failures as rows (default) or raise the first one.
+        **options
+            Backend options: demucs ``segment``, ``overlap``, ``shifts``, ``jobs``, ``chunk_s``,
+            ``allow_download``; dsp ``chunk_s``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per stem: ``track_id``, ``model``, ``stem``, ``path``, ``status``, ``error``,
+            ``duration_s`` (audio length, s), ``seconds_taken`` (separation time of the track, s),
+            ``sample_rate``, ``channels``, ``params_hash``, ``attempts``.
+
+        Raises
+        ------
+        ConfigError
+            Unknown model or bad options (before any work).
+        ModelNotAvailable
+            demucs weights not found (before any work), with instructions.
+        """
+        from .jobs import params_hash
+        from .separation import resolve, result_params
+        from .stages import separate as sep
+
+        backend, name = resolve(model)
+        defaults = {"repo": self.settings.demucs_repo, "offline": self.settings.offline or None} \
+            if backend.name == "demucs" else {}
+        opts = backend.options(name, **{k: v for k, v in defaults.items() if v is not None}, **options,
+                               device=device)
+        if backend.name == "demucs" and not opts["allow_download"]:
+            from .separation.demucs_weights import locate
+
+            locate(name, repo=Path(opts["repo"]) if opts["repo"] else None)  # ModelNotAvailable now, not per track
+        params = result_params(name, opts)
+        stems = backend.stems(name)
+        items = sep.plan_items(sep.track_ids(tracks, catalog=self.catalog), catalog=self.catalog,
+                               storage=self.storage, model=name, options=opts,
+                               params_hash=params_hash(params, version=sep.SEPARATE.version), stems=stems,
+                               max_duration_s=self.settings.max_audio_s, ffmpeg=self.settings.ffmpeg)
+        result = self._run_stage(sep.SEPARATE, items, params=params, workers=workers, timeout=timeout, force=force,
+                                 progress=progress, errors=errors, record=sep.record_stems,
+                                 existing=functools.partial(sep.existing_stems, self.catalog))
+        return sep.stem_rows(result, expected=stems)
+
     # -- readers -------------------------------------------------------------------
     def tracks(self) -> Any:
         """The ``tracks`` table (see :data:`soundforge.catalog.COLUMNS`)."""
@@ -388,6 +460,54 @@ class Workspace:
             raise AnalysisError(f"Track {track_id} has not been analysed; run ws.analyze({track_id!r}) first.",
                                 track_id=track_id)
         return Analysis.load(self.storage.resolve(rows[0]["json_path"]), self.storage.resolve(rows[0]["npz_path"]))
+
+    def stems(self, track_id: str | None = None, *, model: str | None = None) -> Any:
+        """The ``stems`` table (one row per track, model and stem), with ``path`` made absolute.
+
+        Parameters
+        ----------
+        track_id : str, optional
+            Only this track's stems.
+        model : str, optional
+            Only this model's stems.
+        """
+        where = " AND ".join(c for c, v in (("track_id = ?", track_id), ("model = ?", model)) if v is not None)
+        df = self.catalog.table("stems", where=where, params=[v for v in (track_id, model) if v is not None])
+        df["path"] = df["path"].map(lambda p: str(self.storage.resolve(p)), na_action="ignore").astype("string")
+        return df
+
+    def play(self, track_id: str, stem: str | None = None, *, model: str | None = None, start_s: float = 0.0,
+             duration_s: float | None = None) -> Any:
+        """An audio player (``IPython.display.Audio``) for a track's mix or one of its stems.
+
+        Parameters
+        ----------
+        track_id : str
+            The track.
+        stem : str, optional
+            ``"vocals"``, ``"drums"``... (default: the mix).
+        model : str, optional
+            Which separation's stem when several models made one (default: the newest).
+        start_s, duration_s : float
+            Play only this excerpt, in seconds (decoded and embedded as WAV); by default
+            the whole file is embedded as it is.
+        """
+        from .stages.separate import player
+
+        if stem is None:
+            rows = self.catalog.query("SELECT path FROM audio WHERE track_id = ?", (track_id,))
+            what = f"track {track_id}"
+        else:
+            sql = "SELECT path FROM stems WHERE track_id = ? AND stem = ?" + (" AND model = ?" if model else "")
+            rows = self.catalog.query(sql + " ORDER BY created_at DESC", (track_id, stem, *([model] if model else [])))
+            what = f"stem {stem!r} of track {track_id}" + (f" (model {model!r})" if model else "")
+        if not rows:
+            from .errors import ConfigError
+
+            hint = "ws.separate(...) it first" if stem else "import or download it first"
+            raise ConfigError(f"No {what} in this workspace; {hint}.", track_id=track_id)
+        return player(self.storage.resolve(rows[0]["path"]), start_s=start_s, duration_s=duration_s,
+                      max_duration_s=self.settings.max_audio_s)
 
     def jobs(self) -> Any:
         """The ``jobs`` table: one row per attempt of a stage item."""

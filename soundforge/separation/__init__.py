@@ -17,9 +17,10 @@ Importing this package is cheap: torch and demucs load only when a demucs model 
 
 from __future__ import annotations
 
-from .base import REGISTRY, Registry, Separator, params_hash, resolve, separate
+from .base import EXECUTION_OPTIONS, REGISTRY, Registry, Separator, resolve, result_params, separate
 
-__all__ = ["REGISTRY", "Registry", "Separator", "params_hash", "resolve", "separate", "stems_of"]
+__all__ = ["EXECUTION_OPTIONS", "REGISTRY", "Registry", "Separator", "resolve", "result_params", "separate",
+           "stems_of"]
 
 
 def stems_of(model: str) -> tuple[str, ...]:

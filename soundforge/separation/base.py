@@ -14,9 +14,7 @@ any work, and lets the backend stream the stems to ``out_dir/<stem>.flac``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +24,10 @@ from ..errors import ConfigError
 from ..storage import validate_id
 from .streaming import AudioSource, CancelCallback, Control, ProgressCallback
 
-__all__ = ["REGISTRY", "Registry", "Separator", "params_hash", "resolve", "separate"]
+__all__ = ["EXECUTION_OPTIONS", "REGISTRY", "Registry", "Separator", "resolve", "result_params", "separate"]
+
+EXECUTION_OPTIONS = frozenset({"device", "jobs", "repo", "offline", "allow_download"})
+"""Options that change where or how fast a separation runs, not what it produces."""
 
 
 @runtime_checkable
@@ -143,10 +144,13 @@ def resolve(model: str, *, registry: Registry = REGISTRY) -> tuple[Separator, st
     return backend, name
 
 
-def params_hash(model: str, options: Mapping[str, Any]) -> str:
-    """Short stable hash of a model and its canonical options (what "same parameters" means)."""
-    text = json.dumps({"model": model, **options}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def result_params(model: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters that shape a separation's result: the model and its options minus :data:`EXECUTION_OPTIONS`.
+
+    Two separations with equal result parameters give the same stems (up to
+    float rounding and demucs's random shifts), so one can stand for the other.
+    """
+    return {"model": model, **{k: v for k, v in sorted(options.items()) if k not in EXECUTION_OPTIONS}}
 
 
 def separate(path: str | os.PathLike[str], *, model: str = "dsp", out_dir: str | os.PathLike[str],

@@ -57,10 +57,6 @@ __all__ = ["DEFAULT_CHUNK_S", "DemucsSeparator", "load_model", "resolve_device"]
 DEFAULT_CHUNK_S = 60.0
 """Seconds of audio per window (memory grows with it, not with the track)."""
 
-EXECUTION_OPTIONS = frozenset({"device", "jobs", "repo", "offline", "allow_download"})
-"""Options that change where or how fast a separation runs, not its result (left out of the params hash)."""
-
-
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 

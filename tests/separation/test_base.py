@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from soundforge.errors import ConfigError, InvalidIdError
-from soundforge.separation import REGISTRY, Registry, Separator, params_hash, resolve, stems_of
+from soundforge.separation import REGISTRY, Registry, Separator, resolve, result_params, stems_of
 from soundforge.separation.dsp import DspSeparator
 
 
@@ -50,8 +50,9 @@ def test_custom_backend_registration() -> None:
         resolve("htdemucs", registry=registry)
 
 
-def test_params_hash_is_stable_and_ignores_order() -> None:
-    a = params_hash("dsp", {"chunk_s": 30.0, "repetition": 0.25})
-    assert a == params_hash("dsp", {"repetition": 0.25, "chunk_s": 30.0})
-    assert a != params_hash("dsp", {"chunk_s": 60.0, "repetition": 0.25})
-    assert len(a) == 16
+def test_result_params_leave_out_execution_options() -> None:
+    opts = resolve("htdemucs")[0].options("htdemucs", device="cpu", jobs=2, shifts=2, repo="/x")
+    params = result_params("htdemucs", opts)
+    assert params["model"] == "htdemucs"
+    assert params["shifts"] == 2
+    assert not {"device", "jobs", "repo", "offline", "allow_download"} & set(params)

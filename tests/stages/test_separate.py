@@ -1,0 +1,146 @@
+"""ws.separate / ws.stems / ws.play and `soundforge separate`: the separate stage through the runner."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from soundforge.cli import main
+from soundforge.errors import ConfigError, ModelNotAvailable
+from soundforge.progress import ProgressEvent
+from soundforge.stages.separate import STEM_COLUMNS
+from soundforge.workspace import Workspace
+from tests.conftest import two_sources
+
+DSP_STEMS = ["vocals", "drums", "bass", "other"]
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """A workspace with two imported synthetic songs (3 s stereo 44.1 kHz, 2 s mono 22.05 kHz)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, seconds, sr, channels in (("a.flac", 3.0, 44100, 2), ("b.wav", 2.0, 22050, 1)):
+        bass, drums = two_sources(seconds=seconds, sr=sr, channels=channels)
+        sf.write(src / name, (bass + drums).T, sr)
+    workspace = Workspace(tmp_path / "ws")
+    imported = workspace.import_audio(sorted(src.iterdir()), progress=None)
+    assert imported["status"].tolist() == ["done", "done"]
+    return workspace
+
+
+def test_dsp_stems_rows_files_and_skip(ws: Workspace) -> None:
+    events: list[ProgressEvent] = []
+    df = ws.separate(model="dsp", progress=events.append)
+    assert list(df.columns) == list(STEM_COLUMNS)
+    assert len(df) == 8
+    assert df["status"].tolist() == ["done"] * 8
+    assert sorted(set(df["stem"])) == sorted(DSP_STEMS)
+    audio = ws.audio().set_index("track_id")
+    for row in df.itertuples():
+        path = Path(row.path)
+        assert path == ws.root / "stems" / row.track_id / "dsp" / f"{row.stem}.flac"
+        info = sf.info(str(path))
+        mix = sf.info(audio.loc[row.track_id, "path"])
+        assert (info.samplerate, info.channels, info.frames) == (mix.samplerate, mix.channels, mix.frames)
+        assert row.duration_s == pytest.approx(mix.frames / mix.samplerate)
+        assert row.seconds_taken > 0
+    assert any(e.kind == "item_progress" and e.percent == 100 for e in events)
+    stems = ws.stems()
+    assert len(stems) == 8
+    assert stems["params_hash"].nunique() == 1
+    assert set(stems["path"]) == set(df["path"])
+    assert len(ws.stems(df["track_id"].iloc[0], model="dsp")) == 4
+    # same parameters: skipped without work; other parameters: done again
+    again = ws.separate(model="dsp", progress=None)
+    assert again["status"].tolist() == ["skipped"] * 8
+    assert again["path"].tolist() == df["path"].tolist()
+    first = df["track_id"].iloc[0]
+    changed = ws.separate(ws.audio().query("track_id == @first"), model="dsp", repetition=0.0, progress=None)
+    assert changed["status"].tolist() == ["done"] * 4
+    assert ws.stems()["params_hash"].nunique() == 2
+    # back to the first parameters: the changed track is redone, and so is one whose stem file disappeared
+    second = df["track_id"].iloc[-1]
+    Path(df["path"].iloc[-1]).unlink()
+    redo = ws.separate(model="dsp", progress=None)
+    assert set(redo.loc[redo["track_id"] == first, "status"]) == {"done"}
+    assert set(redo.loc[redo["track_id"] == second, "status"]) == {"done"}
+    assert Path(df["path"].iloc[-1]).is_file()
+    assert ws.separate(model="dsp", progress=None)["status"].tolist() == ["skipped"] * 8
+    forced = ws.separate(model="dsp", force=True, progress=None, workers=2)
+    assert forced["status"].tolist() == ["done"] * 8
+    assert not list((ws.root / "tmp").iterdir())  # scratch folders are gone
+
+
+def test_tracks_without_audio_fail_per_stem(ws: Workspace) -> None:
+    df = ws.separate(["nosuchtrack"], model="dsp", progress=None)
+    assert df["status"].tolist() == ["failed"] * 4
+    assert df["stem"].tolist() == DSP_STEMS
+    assert df["error"].str.contains("no audio").all()
+    assert df["path"].isna().all()
+    with pytest.raises(ConfigError, match="Unknown option"):
+        ws.separate(model="dsp", shifts=3)
+
+
+def test_missing_demucs_weights_fail_before_any_work(ws: Workspace, empty_caches: Path) -> None:
+    start = time.perf_counter()
+    with pytest.raises(ModelNotAvailable, match="SOUNDFORGE_DEMUCS_REPO"):
+        ws.separate(model="htdemucs_ft", progress=None)
+    assert time.perf_counter() - start < 1.0
+    assert not (ws.jobs()["stage"] == "separate").any()
+
+
+def test_demucs_model_in_a_worker_process(tmp_path: Path, ws: Workspace, tiny_demucs_repo: Path) -> None:
+    local = Workspace(ws.root, demucs_repo=tiny_demucs_repo)
+    events: list[ProgressEvent] = []
+    df = local.separate(model="tiny", shifts=0, progress=events.append)
+    assert df["status"].tolist() == ["done"] * 8, df["error"].tolist()
+    assert sorted(set(df["stem"])) == ["bass", "drums", "other", "vocals"]
+    percents = [e.percent for e in events if e.kind == "item_progress" and e.percent is not None]
+    assert percents
+    assert max(percents) == 100
+    assert (local.root / "stems" / df["track_id"].iloc[0] / "tiny" / "vocals.flac").is_file()
+
+
+def test_timeout_stops_the_worker(ws: Workspace, tmp_path: Path) -> None:
+    long = tmp_path / "long.wav"
+    rng = np.random.default_rng(0)
+    sf.write(long, (0.1 * rng.standard_normal((44100 * 120, 2))).astype(np.float32), 44100)
+    track = ws.import_audio([long], progress=None)["track_id"].item()
+    start = time.perf_counter()
+    df = ws.separate([track], model="dsp", timeout=3, progress=None)
+    assert time.perf_counter() - start < 30
+    assert df["status"].tolist() == ["failed"] * 4
+    assert df["error"].str.startswith("ItemTimeout").all()
+    assert not (ws.root / "stems" / track).exists()
+
+
+def test_play_mix_stem_and_excerpt(ws: Workspace) -> None:
+    row = ws.audio().iloc[0]
+    track = row["track_id"]
+    ws.separate([track], model="dsp", progress=None)
+    mix = ws.play(track)
+    assert mix.mimetype in ("audio/flac", "audio/x-wav", "audio/wav")
+    assert len(mix.data) > 1000
+    vocals = ws.play(track, stem="vocals", model="dsp")
+    assert vocals.mimetype == "audio/flac"
+    excerpt = ws.play(track, stem="drums", start_s=0.5, duration_s=1.0)
+    assert excerpt.mimetype == "audio/wav"
+    assert len(excerpt.data) == 44 + row["sample_rate"] * row["channels"] * 2  # 1 s of 16-bit WAV
+    with pytest.raises(ConfigError, match="separate"):
+        ws.play(track, stem="guitar")
+
+
+def test_cli_separate(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    track = ws.audio()["track_id"].iloc[0]
+    assert main(["--root", str(ws.root), "separate", track, "--model", "dsp"]) == 0
+    out = capsys.readouterr().out
+    assert "vocals" in out
+    assert "4 stems done or already there" in out
+    assert main(["--root", str(ws.root), "separate", "nosuchtrack", "--model", "dsp"]) == 1
+    assert main(["--root", str(ws.root), "separate", "--model", "nope:x"]) == 1
+    assert "error:" in capsys.readouterr().err
