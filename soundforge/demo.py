@@ -7,6 +7,7 @@ rendered by us (see ``data/demo/README.md``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
@@ -35,7 +36,7 @@ def demo_truth() -> dict[str, tuple[float, str, str]]:
 
 
 def run_demo(*, root: str | Path | None = None) -> int:
-    """Import the demo songs into a workspace, analyse them and print tempo and key next to the truth.
+    """Import the demo songs, analyse them (tempo and key next to the truth) and separate them into stems.
 
     Parameters
     ----------
@@ -79,4 +80,27 @@ def run_demo(*, root: str | Path | None = None) -> int:
         print(pd.DataFrame(rows).sort_values("song").to_string(index=False))
     print(f"\nAll features: ws.features() ({len(ws.features().columns)} columns); plots: soundforge.plot.track(ws, "
           "track_id) and soundforge.plot.library(ws).")
+    failed += _separate_step(ws, first_step=3)
     return 1 if failed else 0
+
+
+def _separate_step(ws: Any, *, first_step: int) -> int:
+    """Separate the demo songs with ``dsp``, and with demucs when its weights are on this machine."""
+    from .errors import ModelNotAvailable
+    from .separation.demucs_weights import locate
+
+    models = ["dsp"]
+    try:
+        locate("htdemucs", repo=ws.settings.demucs_repo)
+        models.append("htdemucs")
+    except ModelNotAvailable:
+        print("\n(demucs weights not found: set SOUNDFORGE_DEMUCS_REPO to also separate with htdemucs)")
+    failed = 0
+    for number, model in enumerate(models, start=first_step):
+        print(f"\n{number}. Separate the demo songs into stems with {model!r}")
+        stems = ws.separate(ws.audio(), model=model)
+        shown = stems[["track_id", "stem", "status", "seconds_taken", "path", "error"]].copy()
+        shown["path"] = shown["path"].map(lambda p: str(Path(p).relative_to(ws.root)), na_action="ignore")
+        print(shown.to_string(index=False))
+        failed += int((stems["status"] == "failed").sum())
+    return failed

@@ -8,8 +8,9 @@ network timeouts before failing):
 1. a **local repo** (demucs's ``--repo`` layout): a folder with one
    ``<signature>.th`` or ``<signature>-<checksum>.th`` file per model and a
    ``<name>.yaml`` per bag of models (``models: [<signature>, ...]``, optional
-   ``weights`` and ``segment``); set by ``repo=``, ``Workspace(demucs_repo=...)`` or
-   ``$SOUNDFORGE_DEMUCS_REPO``;
+   ``weights`` and ``segment``; for the pretrained models the bag files shipped
+   with demucs are used when the folder has none); set by ``repo=``,
+   ``Workspace(demucs_repo=...)`` or ``$SOUNDFORGE_DEMUCS_REPO``;
 2. the **Hugging Face cache** (``$HF_HUB_CACHE``, ``$HF_HOME/hub``, ``~/.cache/huggingface/hub``)
    filled by demucs >= 4.1 (``adefossez/HTDemucs``... with ``<name>.yaml`` and
    ``<signature>.safetensors``);
@@ -141,8 +142,14 @@ def _in_repo(name: str, repo: Path) -> Location | None:
     if name in files:
         return Location("repo", name, {"models": [name]}, {name: files[name]}, repo, checksums)
     yaml_path = repo / f"{name}.yaml"
-    if not yaml_path.is_file():
-        return None
+    if not yaml_path.is_file():  # the .th files alone are enough for a model demucs ships a bag file for
+        remote = demucs_remote_dir()
+        if remote is None or not (remote / f"{name}.yaml").is_file():
+            return None
+        bag = _read_yaml(remote / f"{name}.yaml")
+        if not all(str(sig) in files for sig in bag["models"]):
+            return None
+        return Location("repo", name, bag, {str(s): files[str(s)] for s in bag["models"]}, repo, checksums)
     bag = _read_yaml(yaml_path)
     missing = [str(sig) for sig in bag["models"] if str(sig) not in files]
     if missing:

@@ -83,6 +83,10 @@ def test_missing_weights_fail_fast_with_instructions(empty_caches: Path, tmp_pat
         locate("htdemucs_ft", repo=empty_repo)
     with pytest.raises(ModelNotAvailable, match="not a folder"):
         locate("htdemucs", repo=tmp_path / "nope")
+    (empty_repo / "955717e8-8726e21a.th").write_bytes(b"x")  # the weights alone: demucs's own bag file is used
+    found = locate("htdemucs", repo=empty_repo)
+    assert (found.kind, list(found.files), found.checksums) == ("repo", ["955717e8"], {"955717e8": "8726e21a"})
+    (empty_repo / "955717e8-8726e21a.th").unlink()
     (empty_repo / "htdemucs.yaml").write_text("models: ['955717e8']\n")
     with pytest.raises(ModelNotAvailable, match="955717e8"):
         locate("htdemucs", repo=empty_repo)
