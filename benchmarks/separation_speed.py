@@ -150,13 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="input length for speed (s)")
     parser.add_argument("--repeat", type=int, default=1, help="speed measurements per path (min is kept)")
     parser.add_argument("--device", default="cpu", help="torch device for the speed part")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads for the speed part (default: torch's); 1 is steadier on a busy machine")
     parser.add_argument("--rss-short", type=float, default=120.0, help="short input for RSS (s)")
     parser.add_argument("--rss-long", type=float, default=1200.0, help="long input for RSS (s)")
     parser.add_argument("--rss-model", choices=["small", "full"], default="small")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: speed,rss,plain,dsp")
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs", "device": args.device}
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} CPUs", "device": args.device,
+                               "torch_threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(prefix="sepspeed-") as tmp_name:
         tmp = Path(tmp_name)
         repo = tmp / "repo"
@@ -180,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu = min(o[1] for o in ours) / min(r[1] for r in raw)
             results["speed"] = {"ours": ours, "raw": raw, "ratio_wall": wall, "ratio_cpu": cpu}
             print(f"speed: ours / raw apply_model = {wall:.3f} wall, {cpu:.3f} CPU time (target <= 1.1; best of "
-                  f"{args.repeat}) on {args.seconds:.0f} s, device {args.device}; "
+                  f"{args.repeat}) on {args.seconds:.0f} s, device {args.device}, {torch.get_num_threads()} threads; "
                   f"{args.seconds / min(o[0] for o in ours):.2f}x realtime")
         if "dsp" not in skip:
             from soundforge.separation import separate

@@ -50,6 +50,7 @@ from .streaming import (
     check_finite,
     iter_windows,
     join_windows,
+    release_memory,
 )
 
 __all__ = ["DEFAULT_CHUNK_S", "DemucsSeparator", "load_model", "resolve_device"]
@@ -357,6 +358,7 @@ class DemucsSeparator:
                                 passes=runner.passes_per_group() * len(groups))
                 stems = runner(window.samples)
                 check_finite(stems, what=str(source.path))
+                release_memory()
                 progress.window_done()
                 yield window, stems
 
@@ -411,33 +413,43 @@ class _WindowRunner:
         return max(1, -(-(length + extra // 2) // stride))
 
     def __call__(self, samples: np.ndarray) -> Stems:
-        import torch
-        from demucs.apply import apply_model
-
         scale = self.std + 1e-8
+        if self.groups == [(0, 1)]:  # stereo: the common case, without extra copies
+            return dict(zip(self.sources, self._run(samples, scale), strict=True))
         out = {s: np.zeros((self.channels, samples.shape[1]), dtype=np.float32) for s in self.sources}
         for group in self.groups:
             pair = samples[list(group)]
-            if pair.shape[0] == 1:
-                pair = np.repeat(pair, 2, axis=0)
-            # a fresh, normalised copy: demucs may work in place on what it is given
-            mix = torch.from_numpy(((pair - self.mean) / scale).astype(np.float32))[None].clone()
-            try:
-                with torch.inference_mode():
-                    est = apply_model(self.net, mix, shifts=int(self.options["shifts"]), split=True,
-                                      overlap=float(self.options["overlap"]), device=self.device,
-                                      num_workers=int(self.options["jobs"]), segment=self.options.get("segment"),
-                                      progress=False, callback=self.progress.callback)
-            except SystemExit as exc:
-                raise SeparationError(f"demucs tried to exit ({exc.code!r}) while separating.") from None
-            except RuntimeError as exc:
-                raise SeparationError(f"demucs failed on {self.device}: {exc}. Try device='cpu' or a smaller "
-                                      "segment/chunk_s.", device=self.device) from exc
-            result = (est[0].to("cpu").numpy() * scale + self.mean).astype(np.float32)  # (sources, 2, n)
+            result = self._run(np.repeat(pair, 2, axis=0) if pair.shape[0] == 1 else pair, scale)
             for k, name in enumerate(self.sources):
                 if len(group) == 1:
                     out[name][group[0]] = result[k].mean(axis=0)
                 else:
                     out[name][list(group)] = result[k]
-            self.progress.group_done()
+            del result
         return out
+
+    def _run(self, pair: np.ndarray, scale: float) -> np.ndarray:
+        """``apply_model`` on one ``(2, n)`` window: returns ``(sources, 2, n)`` float32, denormalised."""
+        import torch
+        from demucs.apply import apply_model
+
+        # a fresh, normalised copy: demucs may work in place on what it is given
+        mix = torch.from_numpy(((pair - self.mean) / scale).astype(np.float32))[None]
+        try:
+            with torch.inference_mode():
+                est = apply_model(self.net, mix, shifts=int(self.options["shifts"]), split=True,
+                                  overlap=float(self.options["overlap"]), device=self.device,
+                                  num_workers=int(self.options["jobs"]), segment=self.options.get("segment"),
+                                  progress=False, callback=self.progress.callback)
+        except SystemExit as exc:
+            raise SeparationError(f"demucs tried to exit ({exc.code!r}) while separating.") from None
+        except RuntimeError as exc:
+            raise SeparationError(f"demucs failed on {self.device}: {exc}. Try device='cpu' or a smaller "
+                                  "segment/chunk_s.", device=self.device) from exc
+        del mix
+        result = est[0].to("cpu").numpy()  # shares memory with est: scaled in place
+        result *= scale
+        result += self.mean
+        self.progress.group_done()
+        return result
+

@@ -19,7 +19,10 @@ per chunk of a few tens of seconds:
    shift is bounded, so a song whose vocal also repeats is not torn apart.
 4. **Frequency bands**: bass is the pitched energy of the low band (soft
    low-pass, ~250 Hz), vocals the pitched energy of the singing band
-   (~150 Hz-6 kHz), "other" the pitched energy above ~80 Hz.
+   (~150 Hz-6 kHz), "other" the pitched energy above ~80 Hz. The bass also
+   claims its overtones above the band: a bin at 2-5 times the frequency of a
+   strong pitched peak of the bass register (below ~120 Hz) gets a bass estimate
+   of that peak's level, decaying by harmonic number (capped by the bin's own level).
 5. **Wiener-style soft masks**: each stem's mask is its power estimate over the
    sum of all four, so the masks sum to one in every time-frequency bin.
    ``vocals``, ``drums`` and ``bass`` are resynthesised; ``other`` is the mix
@@ -40,7 +43,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .streaming import AudioSource, ChunkPlan, Control, Stems, StemWriter, check_finite, iter_windows, join_windows
+from .streaming import (
+    AudioSource,
+    ChunkPlan,
+    Control,
+    Stems,
+    StemWriter,
+    check_finite,
+    iter_windows,
+    join_windows,
+    release_memory,
+)
 
 __all__ = ["DSP_STEMS", "DspParams", "DspSeparator", "separate_array"]
 
@@ -64,6 +77,11 @@ class DspParams:
         Crossover between the two percussive kernels.
     bass_hz : float
         Corner of the bass band (soft low-pass).
+    bass_core_hz : float
+        Upper edge of the register whose peaks lend the bass their overtones.
+    overtone_decay : float
+        Level of the k-th overtone relative to the fundamental is ``overtone_decay ** (k - 1)``;
+        0 switches the overtone extension off.
     vocal_low_hz, vocal_high_hz : float
         Corners of the singing band (soft band-pass).
     other_low_hz : float
@@ -85,10 +103,12 @@ class DspParams:
     percussive_low_hz: float = 60.0
     bass_register_hz: float = 200.0
     bass_hz: float = 250.0
+    bass_core_hz: float = 120.0
+    overtone_decay: float = 0.6
     vocal_low_hz: float = 150.0
     vocal_high_hz: float = 6000.0
     other_low_hz: float = 80.0
-    repetition: float = 0.25
+    repetition: float = 0.2
     similar_frames: int = 12
     min_repeat_s: float = 0.75
     mask_power: float = 2.0
@@ -108,6 +128,18 @@ def _low_pass(freqs: np.ndarray, corner: float, order: float) -> np.ndarray:
 
 def _high_pass(freqs: np.ndarray, corner: float, order: float) -> np.ndarray:
     return 1.0 / (1.0 + (corner / np.maximum(freqs, 1e-3)) ** order)
+
+
+def _overtones(low: np.ndarray, *, decay: float, harmonics: tuple[int, ...] = (2, 3, 4, 5)) -> np.ndarray:
+    """Per bin, the strongest ``decay ** (k - 1) * low[bin / k]`` over harmonic numbers ``k`` (``(freqs, frames)``)."""
+    n = low.shape[0]
+    index = np.arange(n)
+    out = np.zeros_like(low)
+    for k in harmonics:
+        below = index // k
+        above = np.minimum(below + 1, n - 1)
+        np.maximum(out, decay ** (k - 1) * np.maximum(low[below], low[above]), out=out)
+    return out
 
 
 def _repeating(mag: np.ndarray, *, k: int, min_gap: int, block: int = 128) -> np.ndarray:
@@ -176,16 +208,23 @@ def separate_array(samples: np.ndarray, sample_rate: int, *, params: DspParams =
         pitched = harmonic * _high_pass(freqs, params.vocal_low_hz, 6)
         background = _repeating(pitched, k=params.similar_frames,
                                 min_gap=round(params.min_repeat_s * sample_rate / hop))
-        foreground = 1.0 - background / (pitched + 1e-9)
+        # local average: a single bin's ratio is noisy, a note's worth of bins is not
+        foreground = ndimage.uniform_filter(1.0 - background / (pitched + 1e-9),
+                                            size=(3, _odd(params.harmonic_s / 2 * sample_rate / hop)))
         typical = np.average(foreground, weights=pitched ** 2 + 1e-12)
         share = np.clip(0.5 + 2 * params.repetition * (foreground - typical), 0.5 - params.repetition,
                         0.5 + params.repetition)
 
+    bass = harmonic * _low_pass(freqs, params.bass_hz, 6)
+    if params.overtone_decay > 0:
+        core = harmonic * _low_pass(freqs, params.bass_core_hz, 8)
+        overtones = np.minimum(harmonic, _overtones(core, decay=params.overtone_decay))
+        bass = np.maximum(bass, overtones * _low_pass(freqs, 600.0, 6))
     estimates = {
         "vocals": harmonic * _high_pass(freqs, params.vocal_low_hz, 6) * _low_pass(freqs, params.vocal_high_hz, 4)
         * share,
         "drums": percussive,
-        "bass": harmonic * _low_pass(freqs, params.bass_hz, 6),
+        "bass": bass,
         "other": harmonic * _high_pass(freqs, params.other_low_hz, 4) * (1 - share),
     }
     power = {name: e.astype(np.float64) ** params.mask_power for name, e in estimates.items()}
@@ -256,6 +295,7 @@ class DspSeparator:
                 control.check()
                 stems = separate_array(window.samples, sr, params=params)
                 check_finite(stems, what=what)
+                release_memory()
                 control.report(99.0 * (window.index + 1) / max(expected, window.index + 1))
                 yield window, stems
 

@@ -36,7 +36,7 @@ from ..audio import AudioInfo
 from ..errors import AudioError, ItemCancelled, ItemTimeout, StorageError
 
 __all__ = ["AudioSource", "CancelCallback", "ChunkPlan", "Control", "ProgressCallback", "Resampler", "StemWriter",
-           "Stems", "Window", "check_finite", "iter_windows", "join_windows"]
+           "Stems", "Window", "check_finite", "iter_windows", "join_windows", "release_memory"]
 
 Stems = dict[str, np.ndarray]
 """Stem name -> ``float32`` samples shaped ``(channels, frames)``."""
@@ -227,7 +227,7 @@ def iter_windows(blocks: Iterable[np.ndarray], plan: ChunkPlan) -> Iterator[Wind
         index += 1
         drop = max(0, (index * plan.hop - plan.context) - buf_start)
         if drop:
-            buf = buf[:, drop:]
+            buf = buf[:, drop:].copy()  # a copy, so the consumed part is freed (a view would keep it alive)
             buf_start += drop
 
 
@@ -261,7 +261,7 @@ def join_windows(windows: Iterable[tuple[Window, Stems]], plan: ChunkPlan) -> It
             return
         cut = min(plan.hop, next(iter(cur.values())).shape[1])
         yield {name: c[:, :cut] for name, c in cur.items()}
-        tail = {name: c[:, cut:] for name, c in cur.items()}
+        tail = {name: c[:, cut:].copy() for name, c in cur.items()}  # copies: free this window's arrays
 
 
 class StemWriter:
@@ -424,6 +424,25 @@ class Resampler:
             return dict(stems)
         return {name: np.ascontiguousarray(self._streams[name].resample_chunk(
             np.ascontiguousarray(s.T, dtype=np.float32), last=last).T) for name, s in stems.items()}
+
+
+def release_memory() -> None:
+    """Give freed memory back to the OS between chunks, so peak RSS stays flat over many chunks.
+
+    glibc keeps freed blocks in its arenas; after a few large, differently sized
+    chunk allocations its footprint creeps up. ``malloc_trim`` (glibc only; a
+    no-op elsewhere) returns the free pages.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)
 
 
 def check_finite(stems: Mapping[str, np.ndarray], *, what: str) -> None:
