@@ -14,9 +14,11 @@ per chunk of a few tens of seconds:
 3. **Repetition** (REPET-SIM, Rafii & Pardo 2012): each frame of the pitched
    part is compared with the other frames; the element-wise median of its most
    similar frames models the repeating accompaniment. Where the pitched part
-   rises above that model (non-repeating foreground) the vocal estimate gets
-   more weight, and where it is explained by it the accompaniment does. The
-   shift is bounded, so a song whose vocal also repeats is not torn apart.
+   rises above that model (non-repeating foreground, averaged over a few bins
+   and ~0.2 s) the vocals get a larger share of the pitched power of the
+   singing band, and where it is explained by it the accompaniment does. The
+   shift is bounded (``repetition``, +-0.15 around an even split), so a song
+   whose vocal line loops as much as its accompaniment is not torn apart.
 4. **Frequency bands**: bass is the pitched energy of the low band (soft
    low-pass, ~250 Hz), vocals the pitched energy of the singing band
    (~150 Hz-6 kHz), "other" the pitched energy above ~80 Hz. The bass also
@@ -108,7 +110,7 @@ class DspParams:
     vocal_low_hz: float = 150.0
     vocal_high_hz: float = 6000.0
     other_low_hz: float = 80.0
-    repetition: float = 0.2
+    repetition: float = 0.15
     similar_frames: int = 12
     min_repeat_s: float = 0.75
     mask_power: float = 2.0
@@ -220,12 +222,13 @@ def separate_array(samples: np.ndarray, sample_rate: int, *, params: DspParams =
         core = harmonic * _low_pass(freqs, params.bass_core_hz, 8)
         overtones = np.minimum(harmonic, _overtones(core, decay=params.overtone_decay))
         bass = np.maximum(bass, overtones * _low_pass(freqs, 600.0, 6))
+    # vocals and other share the pitched *power* of their common band (shares sum to one)
     estimates = {
         "vocals": harmonic * _high_pass(freqs, params.vocal_low_hz, 6) * _low_pass(freqs, params.vocal_high_hz, 4)
-        * share,
+        * np.sqrt(share),
         "drums": percussive,
         "bass": bass,
-        "other": harmonic * _high_pass(freqs, params.other_low_hz, 4) * (1 - share),
+        "other": harmonic * _high_pass(freqs, params.other_low_hz, 4) * np.sqrt(1 - share),
     }
     power = {name: e.astype(np.float64) ** params.mask_power for name, e in estimates.items()}
     total = sum(power.values()) + 1e-20
