@@ -8,6 +8,8 @@
     soundforge [--root DIR] analyze [ID...]     tempo, key, loudness, timbre... of tracks with audio
     soundforge [--root DIR] separate [TRACK_ID...] [--model M]   split tracks into stems
     soundforge [--root DIR] status              tables of the catalog and storage
+    soundforge [--root DIR] batch NOTEBOOK (--tracks ID... | --all) [-p NAME VALUE]...
+                                                run a parameterised notebook per track (papermill)
     soundforge [--root DIR] demo                the main job on the built-in demo songs
 
 Every command has ``--help``. Errors print one line (``error: ...``) and exit 1.
@@ -139,6 +141,42 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parameter_value(text: str) -> Any:
+    """A ``-p`` value: JSON when it parses (numbers, true/false, null, lists), else the string itself."""
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``soundforge batch``: run a notebook per track or chunk; exit 1 when any item failed."""
+    from . import batch
+
+    ws = _workspace(args)
+    if args.all:
+        tracks = ws.audio()["track_id"].tolist()
+        if not tracks:
+            print(f"No track with audio in the workspace {ws.root}: import or download some first.", file=sys.stderr)
+            return 1
+    else:
+        tracks = args.tracks
+    parameters = {name: _parameter_value(value) for name, value in args.parameters}
+    summary = batch.run(args.notebook, tracks, parameters=parameters, workers=args.workers,
+                        chunk_size=args.chunk_size, out_dir=args.out_dir, timeout=args.timeout, force=args.force,
+                        progress=None if args.quiet else "text", kernel_name=args.kernel, workspace=ws)
+    _show(summary, ["item", "status", "duration_s", "output_notebook", "error"])
+    counts = summary["status"].value_counts()
+    failed = int(counts.get("failed", 0))
+    print(f"\n{int(counts.get('done', 0))} done, {int(counts.get('skipped', 0))} skipped (done before), "
+          f"{failed} failed")
+    print(f"executed notebooks: {summary.attrs['run_dir'] if args.out_dir is None else args.out_dir}")
+    print(f"summary: {summary.attrs['summary_path']}")
+    return 1 if failed else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``soundforge demo``: run the main job on the built-in demo songs."""
     from .demo import run_demo
@@ -225,6 +263,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show the catalog and storage tables",
                        description="Show tracks, audio and storage statistics of the workspace.")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("batch", help="run a parameterised notebook per track with papermill",
+                       description="Execute NOTEBOOK with papermill for each track (or chunk of tracks), in "
+                                   "parallel; failures are isolated; tracks done before with the same notebook and "
+                                   "parameters are skipped. Secrets are never parameters: notebooks read them "
+                                   "from environment variables.")
+    p.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file (see notebooks/templates/)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tracks", nargs="+", metavar="ID", help="track ids to run the notebook on")
+    which.add_argument("--all", action="store_true", help="every track with audio in the workspace")
+    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="notebook parameter (VALUE parsed as JSON when it can be)")
+    p.add_argument("--workers", type=int, default=2, help="notebooks executed at the same time (default 2)")
+    p.add_argument("--chunk-size", type=int, default=1, help="tracks per notebook execution (default 1)")
+    p.add_argument("--timeout", type=float, default=None, help="time limit per track in seconds")
+    p.add_argument("--out-dir", default=None, help="folder of the executed notebooks (default runs/<run_id>/)")
+    p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    p.add_argument("--force", action="store_true", help="re-run tracks already done")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("demo", help="run the main job on the built-in demo songs",
                        description="Import the demo songs into a workspace and show the results "
