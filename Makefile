@@ -12,6 +12,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	# Jupyter kernel "python3" = this venv's python (notebooks, nbval, papermill batch runs, JupyterLab)
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (SoundForge .venv)"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -33,8 +35,10 @@ typecheck: setup
 
 check: lint typecheck
 
+# pytest runs tests/ and, through nbval, every notebook in notebooks/ (pyproject.toml);
+# SOUNDFORGE_REQUIRE_BROWSER: the JupyterLab + Chromium test fails instead of skipping when Chromium is missing.
 test: system-test setup check
-	$(PY) -m pytest
+	SOUNDFORGE_REQUIRE_BROWSER=1 $(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) soundforge-demo .pytest_cache .mypy_cache .ruff_cache
