@@ -10,26 +10,29 @@ How a run goes:
 
 1. Everything is checked before any kernel starts: the notebook exists and
    declares the item parameter (``tracks``) in its cell tagged ``parameters``;
-   every given parameter is declared there; no parameter name looks like a
-   secret (:class:`~soundforge.errors.SecretParameterError`: notebooks read
-   credentials from environment variables, which the kernels inherit, because
-   parameters are written into every output notebook).
+   every given parameter is declared there; no parameter looks like a secret
+   (:func:`check_parameters`: parameters are written into every output notebook,
+   so notebooks read credentials from environment variables, which kernels inherit).
 2. Items already done by an earlier run of the same notebook (same cell sources)
-   with the same parameters are skipped (``status == "skipped"``, pointing at the
-   earlier output notebook), unless ``force=True``. Bookkeeping lives in the
-   catalog's ``jobs`` table under the stage ``"batch"``.
+   with the same parameters, whose output notebook still exists, are skipped
+   (``status == "skipped"``, pointing at that notebook) unless ``force=True``.
+   Bookkeeping is the runner's: ``jobs`` rows of the stage ``"batch"``, one per
+   item and attempt (:class:`soundforge.jobs.JobStore`); a track's input hash is
+   its audio's SHA-256, so new audio is reported on again.
 3. The other items are cut into chunks of ``chunk_size``; each chunk is one
-   papermill execution (one kernel start) with the chunk's item list as the
-   item parameter. ``workers`` long-lived worker processes execute chunks in
-   parallel (each imports papermill once; papermill starts each kernel as a
-   subprocess of its worker).
+   papermill execution (one kernel start) with the chunk's list of items as the
+   item parameter. ``workers`` long-lived worker processes
+   (:mod:`soundforge.batch_worker`) execute chunks in parallel; papermill starts
+   each kernel as a subprocess of its worker.
 4. A failing chunk of several items is re-run item by item, so one bad track
    fails alone. A failed output notebook is always kept; the summary names the
    failing cell and the error.
-5. The summary (:data:`SUMMARY_COLUMNS`) is returned and written, after every
-   finished chunk, to ``runs/<run_id>/summary.parquet`` in the workspace.
-   Output notebooks go to ``runs/<run_id>/`` (or ``out_dir``); worker logs to
-   ``runs/<run_id>/logs/``.
+5. Progress is shown like any stage's (:mod:`soundforge.progress`: a live widget in
+   a notebook that ends as the summary table in plain HTML, a text bar on a
+   terminal, log lines otherwise). The summary (:data:`SUMMARY_COLUMNS`) is
+   returned and written after every finished chunk to
+   ``runs/<run_id>/summary.parquet`` in the workspace; output notebooks go to
+   ``runs/<run_id>/`` (or ``out_dir``), worker logs to ``runs/<run_id>/logs/``.
 """
 
 from __future__ import annotations
@@ -41,23 +44,19 @@ import json
 import os
 import queue
 import re
-import secrets
-import site
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from .catalog import utcnow
 from .errors import BatchError, ConfigError, SecretParameterError, SoundforgeError
 from .storage import validate_id
 
 if TYPE_CHECKING:
+    from .batch_worker import WorkerPool
+    from .jobs import JobStore
     from .workspace import Workspace
 
 __all__ = [
@@ -75,6 +74,9 @@ __all__ = [
 STAGE = "batch"
 """Stage name of batch items in the catalog's ``jobs`` table."""
 
+VERSION = "1"
+"""Version of the batch bookkeeping, hashed with the parameters (bump to redo every item)."""
+
 SUMMARY_COLUMNS: dict[str, str] = {
     "run_id": "string",
     "item": "string",
@@ -90,18 +92,17 @@ SUMMARY_COLUMNS: dict[str, str] = {
 
 ``status`` is ``done``, ``failed`` or ``skipped`` (done by an earlier run).
 ``chunk`` numbers the papermill executions of this run (missing for skipped
-items). ``error`` names the failing cell (its index in the output notebook, its
-``In [n]`` counter and first line) and the exception; ``error_type`` is the
-exception's class name; ``failed_cell`` the cell index. ``duration_s`` is the
-wall time of the execution that processed the item, in seconds, shared equally
-among the items of its chunk (so the column sums to the total notebook time).
+items and items never run). ``error`` names the failing cell (its index in the
+output notebook, its ``In [n]`` counter and first line) and the exception;
+``error_type`` is the exception's class name; ``failed_cell`` the cell index.
+``duration_s`` is the wall time of the execution that processed the item, in
+seconds, shared equally among the items of its chunk (the column sums to the
+total notebook time).
 """
 
 _STRONG_SECRET = ("token", "secret", "passw", "credential", "apikey", "accesskey", "privatekey", "cookie")
 _SECRET_WORDS = {"key", "keys", "pwd", "auth", "pass", "pin", "private", "session", "bearer"}
 _MIN_SECRET_VALUE = 8
-
-ProgressCallback = Callable[[int, int, Mapping[str, Any]], None]
 
 
 # -- validation --------------------------------------------------------------------------------------
@@ -213,14 +214,45 @@ def _declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
                          "Is it a valid .ipynb file?", notebook=str(notebook)) from exc
 
 
-def _params_hash(fingerprint: str, parameters: Mapping[str, Any], item_parameter: str) -> str:
-    blob = json.dumps({"notebook": fingerprint, "parameters": dict(parameters), "item_parameter": item_parameter},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def _resolve_notebook(notebook: str | os.PathLike[str]) -> Path:
+    path = Path(notebook).expanduser().resolve()
+    if path.suffix != ".ipynb":
+        raise BatchError(f"{path} is not a notebook: batch runs execute .ipynb files.", notebook=str(path))
+    if not path.is_file():
+        raise BatchError(f"The notebook {path} does not exist.", notebook=str(path))
+    return path
 
 
-def _new_run_id() -> str:
-    return f"batch-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+def _validate_options(*, workers: int, chunk_size: int, timeout: float | None, errors: str) -> None:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}.")
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}.")
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}.")
+    if errors not in ("record", "raise"):
+        raise ConfigError(f"errors must be 'record' or 'raise', got {errors!r}.")
+
+
+def _notebook_parameters(path: Path, parameters: Mapping[str, Any], *, item_parameter: str,
+                         workspace_parameter: str, ws: Workspace) -> dict[str, Any]:
+    """The parameters every chunk gets (all but the item list), checked against the notebook's own."""
+    declared = _declared_parameters(path)
+    if item_parameter not in declared:
+        raise BatchError(
+            f"The notebook {path.name} declares no parameter {item_parameter!r}: add `{item_parameter} = []` "
+            "(the list of track ids a chunk works on) to its cell tagged 'parameters'. Declared: "
+            f"{sorted(declared) or 'none (no cell tagged parameters?)'}.", notebook=str(path))
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise BatchError(f"The notebook {path.name} declares no parameter(s) {unknown}; its parameters are "
+                         f"{sorted(declared)}.", notebook=str(path))
+    if item_parameter in parameters:
+        raise BatchError(f"Pass the items as the `items` argument, not as parameters[{item_parameter!r}].")
+    fixed = dict(parameters)
+    if workspace_parameter in declared and workspace_parameter not in fixed:
+        fixed[workspace_parameter] = str(ws.root)
+    return fixed
 
 
 # -- chunks and their results -------------------------------------------------------------------------
@@ -231,7 +263,7 @@ class Chunk:
     Attributes
     ----------
     index : int
-        1-based number of the chunk in its run.
+        1-based number of the execution in its run.
     items : tuple[str, ...]
         Items passed as the notebook's item parameter.
     output : pathlib.Path
@@ -270,6 +302,13 @@ class ChunkResult:
     failed_cell: int | None = None
     duration_s: float = 0.0
 
+    @classmethod
+    def from_answer(cls, chunk: Chunk, answer: Mapping[str, Any]) -> ChunkResult:
+        """From a worker's answer (see :mod:`soundforge.batch_worker`)."""
+        return cls(chunk=chunk, ok=bool(answer.get("ok")), error=answer.get("error"),
+                   error_type=answer.get("error_type"), failed_cell=answer.get("failed_cell"),
+                   duration_s=float(answer.get("duration_s") or 0.0))
+
     def to_rows(self, run_id: str) -> list[dict[str, Any]]:
         """One summary row per item of the chunk."""
         share = self.duration_s / max(len(self.chunk.items), 1)
@@ -286,245 +325,19 @@ def _output_name(items: Sequence[str], index: int) -> str:
     return f"chunk-{index:04d}.ipynb"
 
 
-def _chunks(items: Sequence[str], *, chunk_size: int, out_dir: Path) -> list[Chunk]:
-    groups = [tuple(items[i:i + chunk_size]) for i in range(0, len(items), chunk_size)]
-    return [Chunk(index=n, items=g, output=out_dir / _output_name(g, n)) for n, g in enumerate(groups, start=1)]
-
-
-# -- worker processes ---------------------------------------------------------------------------------
-def _worker_env() -> dict[str, str]:
-    """The environment of worker processes (and so of kernels): ours, plus where this soundforge lives."""
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    installed = {str(Path(p).resolve()) for p in [*site.getsitepackages(), site.getusersitepackages()]}
-    if package_root not in installed:
-        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if package_root not in parts:
-            env["PYTHONPATH"] = os.pathsep.join([package_root, *parts])
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-class _Worker:
-    """A long-lived ``python -m soundforge.batch_worker`` process, restarted when it dies or times out."""
-
-    def __init__(self, *, name: str, log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._proc: subprocess.Popen[str] | None = None
-        self._answers: queue.Queue[str | None] = queue.Queue()
-        self._log: IO[str] | None = None
-
-    def _start(self) -> subprocess.Popen[str]:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        if self._log is None:
-            self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-        self._answers = queue.Queue()
-        proc = subprocess.Popen([sys.executable, "-m", "soundforge.batch_worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8",
-                                env=_worker_env(), start_new_session=True)
-        threading.Thread(target=self._read, args=(proc, self._answers), daemon=True,
-                         name=f"{self.name}-reader").start()
-        self._proc = proc
-        return proc
-
-    @staticmethod
-    def _read(proc: subprocess.Popen[str], answers: queue.Queue[str | None]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            answers.put(line)
-        answers.put(None)
-
-    def execute(self, request: Mapping[str, Any], *, timeout_s: float | None) -> dict[str, Any]:
-        """Send one request; wait at most ``timeout_s`` seconds for the answer (the worker is stopped after)."""
-        proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
-        assert proc.stdin is not None
-        started = time.perf_counter()
-        try:
-            proc.stdin.write(json.dumps(dict(request)) + "\n")
-            proc.stdin.flush()
-            line = self._answers.get(timeout=timeout_s)
-        except queue.Empty:
-            cell, where = _running_cell(request["output"])  # read before stopping: stopping finishes the file
-            self.stop()
-            return {"ok": False, "error_type": "ItemTimeout", "failed_cell": cell,
-                    "duration_s": time.perf_counter() - started,
-                    "error": f"ItemTimeout: the notebook ran past its time limit of {timeout_s:g} s and was "
-                             f"stopped{where}"}
-        except (BrokenPipeError, OSError):
-            line = None
-        if line is None:
-            cell, where = _running_cell(request["output"])
-            code = self.stop()
-            return {"ok": False, "error_type": "WorkerDied", "failed_cell": cell,
-                    "duration_s": time.perf_counter() - started,
-                    "error": f"WorkerDied: the papermill worker exited (code {code}){where}; see {self.log_path}"}
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    def stop(self, *, grace_s: float = 10.0) -> int | None:
-        """Stop the worker process: SIGTERM (papermill shuts its kernel down), then SIGKILL after ``grace_s``."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=grace_s)
-        return proc.returncode
-
-    def close(self, *, grace_s: float = 10.0) -> None:
-        """Let the worker finish (close its stdin), else stop it; close the log."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None and proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=grace_s)
-        self.stop(grace_s=grace_s)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
-def _running_cell(output: str) -> tuple[int | None, str]:
-    """The cell papermill marked ``running`` in a partly executed notebook: ``(index, " in cell N (...)")``."""
-    import nbformat
-
-    from .batch_worker import first_line
-
-    try:
-        nb = nbformat.read(output, as_version=4)
-    except Exception:
-        return None, ""
-    for index, cell in enumerate(nb.cells):
-        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
-            line = first_line(cell.get("source", ""))
-            return index, f" in cell {index}" + (f" ({line})" if line else "")
-    return None, ""
-
-
-class _WorkerPool:
-    """``size`` workers handed out to threads one at a time."""
-
-    def __init__(self, *, size: int, log_dir: Path) -> None:
-        self._all = [_Worker(name=f"worker-{n}", log_path=log_dir / f"worker-{n}.log") for n in range(1, size + 1)]
-        self._free: queue.Queue[_Worker] = queue.Queue()
-        for worker in self._all:
-            self._free.put(worker)
-
-    @contextlib.contextmanager
-    def worker(self) -> Any:
-        worker = self._free.get()
-        try:
-            yield worker
-        finally:
-            self._free.put(worker)
-
-    def stop_all(self) -> None:
-        for worker in self._all:
-            worker.stop(grace_s=5.0)
-
-    def close(self) -> None:
-        for worker in self._all:
-            worker.close()
-
-
-# -- bookkeeping in the catalog -----------------------------------------------------------------------
-@dataclass
-class _Book:
-    """Job rows of one batch run in the catalog (``jobs`` table, stage :data:`STAGE`)."""
-
-    ws: Workspace
-    run_id: str
-    params_hash: str
-    input_hash: str
-    _summaries: dict[str, Any] = field(default_factory=dict)
-
-    def previous_outputs(self, items: Sequence[str]) -> dict[str, str]:
-        """Items already done with these parameters whose output notebook still exists -> that notebook."""
-        found: dict[str, str] = {}
-        rows = self.ws.catalog.query(
-            "SELECT item, run_id FROM jobs WHERE stage = ? AND params_hash = ? AND status = 'done' "
-            "ORDER BY job_id DESC", (STAGE, self.params_hash))
-        wanted = set(items)
-        for row in rows:
-            item = row["item"]
-            if item not in wanted or item in found:
-                continue
-            notebook = self._output_of(row["run_id"], item)
-            if notebook is not None:
-                found[item] = notebook
-        return found
-
-    def _output_of(self, run_id: str, item: str) -> str | None:
-        if run_id not in self._summaries:
-            try:
-                self._summaries[run_id] = read_summary(self.ws, run_id)
-            except BatchError:
-                self._summaries[run_id] = None
-        summary = self._summaries[run_id]
-        if summary is None:
-            return None
-        hit = summary[(summary["item"] == item) & (summary["status"].isin(["done", "skipped"]))]
-        for path in hit["output_notebook"].dropna():
-            if Path(path).is_file():
-                return str(path)
-        return None
-
-    def start(self, chunk: Chunk) -> list[int]:
-        ids: list[int] = []
-        now = utcnow()
-        with self.ws.catalog.transaction() as conn:
-            for item in chunk.items:
-                cur = conn.execute(
-                    "INSERT INTO jobs (run_id, stage, item, params_hash, input_hash, status, attempts, started_at) "
-                    "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                    (self.run_id, STAGE, item, self.params_hash, self.input_hash, chunk.attempt, now))
-                ids.append(int(cur.lastrowid or 0))
-        return ids
-
-    def finish(self, job_ids: Sequence[int], result: ChunkResult) -> None:
-        share = result.duration_s / max(len(job_ids), 1)
-        with self.ws.catalog.transaction() as conn:
-            conn.executemany(
-                "UPDATE jobs SET status = ?, error = ?, error_type = ?, finished_at = ?, duration_s = ? "
-                "WHERE job_id = ?",
-                [("done" if result.ok else "failed", result.error, result.error_type, utcnow(), share, job_id)
-                 for job_id in job_ids])
-
-
-# -- progress -----------------------------------------------------------------------------------------
-def _reporter(progress: Any) -> ProgressCallback:
-    """A callback ``(done, total, row)`` from the ``progress`` argument of :func:`run`."""
-    if callable(progress):
-        return progress
-    if progress in (None, False, "silent"):
-        return lambda done, total, row: None
-    if progress in (True, "auto", "text", "log"):
-        def _print(done: int, total: int, row: Mapping[str, Any]) -> None:
-            extra = f": {row['error']}" if row.get("error") else ""
-            print(f"[batch {done}/{total}] {row['item']} {row['status']}{extra}", file=sys.stderr, flush=True)
-
-        return _print
-    raise ConfigError(f"Unknown progress={progress!r}; use 'auto', 'text', None or a callable(done, total, row).")
-
-
-# -- the run ------------------------------------------------------------------------------------------
+# -- summaries ----------------------------------------------------------------------------------------
 def _summary_frame(rows: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)).astype(SUMMARY_COLUMNS)
 
 
-def _write_summary(ws: Workspace, run_dir: Path, rows: list[dict[str, Any]]) -> Path:
-    target = run_dir / "summary.parquet"
-    with ws.storage.atomic_path(target) as tmp:
-        _summary_frame(rows).to_parquet(tmp, index=False)
-    return target
+def _open_workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:
+    from .workspace import Workspace
+
+    if isinstance(workspace, Workspace):
+        return workspace
+    return Workspace(workspace)
 
 
 def read_summary(workspace: Workspace | str | os.PathLike[str], run_id: str) -> Any:
@@ -545,7 +358,7 @@ def read_summary(workspace: Workspace | str | os.PathLike[str], run_id: str) -> 
     Raises
     ------
     BatchError
-        When the run has no summary.
+        When the run has no readable summary.
     """
     import pandas as pd
 
@@ -557,56 +370,184 @@ def read_summary(workspace: Workspace | str | os.PathLike[str], run_id: str) -> 
         raise BatchError(f"No readable batch summary at {path}: {exc}.", run_id=run_id) from exc
 
 
-def _open_workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:
-    from .workspace import Workspace
+# -- the run ------------------------------------------------------------------------------------------
+class _BatchRun:
+    """State of one :func:`run` call; everything here runs in the caller's thread except the executions."""
 
-    if isinstance(workspace, Workspace):
-        return workspace
-    return Workspace(workspace)
+    def __init__(self, *, ws: Workspace, store: JobStore, pool: WorkerPool, request: dict[str, Any],
+                 item_parameter: str, items: list[str], input_hashes: Mapping[str, str], out_dir: Path,
+                 run_dir: Path, workers: int, chunk_size: int, timeout: float | None, force: bool,
+                 reporter: Any, errors: str) -> None:
+        self.ws, self.store, self.pool, self.request = ws, store, pool, request
+        self.item_parameter, self.items, self.input_hashes = item_parameter, items, input_hashes
+        self.out_dir, self.run_dir, self.workers, self.chunk_size = out_dir, run_dir, workers, chunk_size
+        self.timeout, self.force, self.reporter, self.errors = timeout, force, reporter, errors
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.todo: deque[Chunk] = deque()
+        self.running: dict[cf.Future[ChunkResult], tuple[Chunk, list[int]]] = {}
+        self.inbox: queue.Queue[tuple[Chunk, float, str]] = queue.Queue()
+        self.executions = 0
+        self.failure: ChunkResult | None = None
+        self.last_event = time.monotonic()
 
+    @property
+    def run_id(self) -> str:
+        return self.store.run_id
 
-def _resolve_notebook(notebook: str | os.PathLike[str]) -> Path:
-    path = Path(notebook).expanduser().resolve()
-    if path.suffix != ".ipynb":
-        raise BatchError(f"{path} is not a notebook: batch runs execute .ipynb files.", notebook=str(path))
-    if not path.is_file():
-        raise BatchError(f"The notebook {path} does not exist.", notebook=str(path))
-    return path
+    def emit(self, kind: str, **fields: Any) -> None:
+        from .progress import ProgressEvent
 
+        event = ProgressEvent(kind=kind, stage=STAGE, **fields)
+        self.last_event = event.time
+        self.reporter(event)
 
-def _validate_options(*, workers: int, chunk_size: int, timeout: float | None) -> None:
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}.")
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}.")
-    if timeout is not None and not timeout > 0:
-        raise ConfigError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}.")
+    # -- plan --------------------------------------------------------------------------------------
+    def plan(self) -> None:
+        """Skip what is done; cut the rest into chunks."""
+        previous = {} if self.force else self._previous_outputs()
+        todo = []
+        for item in self.items:
+            if item in previous:
+                self._final({"item": item, "chunk": None, "status": "skipped", "error": None, "error_type": None,
+                             "failed_cell": None, "output_notebook": previous[item], "duration_s": 0.0}, attempt=0)
+            else:
+                todo.append(item)
+        for start in range(0, len(todo), self.chunk_size):
+            self.todo.append(self._chunk(tuple(todo[start:start + self.chunk_size]), attempt=1))
 
+    def _chunk(self, items: tuple[str, ...], *, attempt: int) -> Chunk:
+        self.executions += 1
+        return Chunk(index=self.executions, items=items, attempt=attempt,
+                     output=self.out_dir / _output_name(items, self.executions))
 
-def _notebook_parameters(path: Path, parameters: Mapping[str, Any], *, item_parameter: str,
-                         workspace_parameter: str, ws: Workspace) -> dict[str, Any]:
-    """The parameters every chunk gets (all but the item list), checked against the notebook's own."""
-    declared = _declared_parameters(path)
-    if item_parameter not in declared:
-        raise BatchError(
-            f"The notebook {path.name} declares no parameter {item_parameter!r}: add `{item_parameter} = []` "
-            "(the list of track ids a chunk works on) to its cell tagged 'parameters'. Declared: "
-            f"{sorted(declared) or 'none (no cell tagged parameters?)'}.", notebook=str(path))
-    unknown = sorted(set(parameters) - set(declared))
-    if unknown:
-        raise BatchError(f"The notebook {path.name} declares no parameter(s) {unknown}; its parameters are "
-                         f"{sorted(declared)}.", notebook=str(path))
-    if item_parameter in parameters:
-        raise BatchError(f"Pass the items as the `items` argument, not as parameters[{item_parameter!r}].")
-    fixed = dict(parameters)
-    if workspace_parameter in declared and workspace_parameter not in fixed:
-        fixed[workspace_parameter] = str(ws.root)
-    return fixed
+    def _previous_outputs(self) -> dict[str, str]:
+        """Items done before with these parameters and the same input, whose output notebook still exists."""
+        wanted = set(self.items)
+        found: dict[str, str] = {}
+        summaries: dict[str, Any] = {}
+        for item, run_id, input_hash in self.store.conn.execute(
+                "SELECT item, run_id, input_hash FROM jobs WHERE stage = ? AND params_hash = ? AND status = 'done' "
+                "ORDER BY job_id DESC", (STAGE, self.store.params_hash)):
+            if item not in wanted or item in found or input_hash != self.input_hashes.get(item):
+                continue
+            if run_id not in summaries:
+                try:
+                    summaries[run_id] = read_summary(self.ws, run_id)
+                except (BatchError, SoundforgeError):
+                    summaries[run_id] = None
+            summary = summaries[run_id]
+            if summary is None:
+                continue
+            hit = summary[(summary["item"] == item) & summary["status"].isin(["done", "skipped"])]
+            notebook = next((p for p in hit["output_notebook"].dropna() if Path(p).is_file()), None)
+            if notebook is not None:
+                found[item] = str(notebook)
+        return found
+
+    # -- loop --------------------------------------------------------------------------------------
+    def loop(self, executor: cf.ThreadPoolExecutor) -> None:
+        while (self.todo or self.running) and self.failure is None:
+            while self.todo and len(self.running) < self.workers:
+                self._dispatch(executor, self.todo.popleft())
+            finished, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            self._drain_progress()
+            for future in finished:
+                _chunk, job_ids = self.running.pop(future)
+                self._on_result(future.result(), job_ids)
+            if time.monotonic() - self.last_event >= 0.5:
+                self.emit("tick")
+
+    def _dispatch(self, executor: cf.ThreadPoolExecutor, chunk: Chunk) -> None:
+        job_ids = [self.store.start(item, input_hash=self.input_hashes.get(item), attempt=chunk.attempt)
+                   for item in chunk.items]
+        future = executor.submit(self._execute, chunk)
+        self.running[future] = (chunk, job_ids)
+        for item in chunk.items:
+            self.emit("item_start", item=item, attempt=chunk.attempt)
+
+    def _execute(self, chunk: Chunk) -> ChunkResult:
+        """In a pool thread: one papermill execution on a borrowed worker process."""
+        request = {**self.request, "output": str(chunk.output),
+                   "parameters": {**self.request["parameters"], self.item_parameter: list(chunk.items)}}
+        limit = None if self.timeout is None else self.timeout * len(chunk.items)
+        with self.pool.worker() as worker:
+            answer = worker.execute(request, timeout_s=limit,
+                                    on_progress=lambda pct, msg: self.inbox.put((chunk, pct, msg)))
+        return ChunkResult.from_answer(chunk, answer)
+
+    def _drain_progress(self) -> None:
+        while True:
+            try:
+                chunk, percent, message = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            for item in chunk.items:
+                self.emit("item_progress", item=item, attempt=chunk.attempt, percent=percent, message=message)
+
+    def _on_result(self, result: ChunkResult, job_ids: Sequence[int]) -> None:
+        share = result.duration_s / max(len(job_ids), 1)
+        for job_id in job_ids:
+            self.store.finish(job_id, status="done" if result.ok else "failed", duration_s=share,
+                              error=result.error, error_type=result.error_type)
+        chunk = result.chunk
+        if not result.ok and len(chunk.items) > 1:
+            # Isolate the failure: each item of the failed chunk runs alone, first in line.
+            self.todo.extendleft(self._chunk((item,), attempt=chunk.attempt + 1) for item in reversed(chunk.items))
+            for item in chunk.items:
+                self.emit("item_retry", item=item, attempt=chunk.attempt, error=result.error, delay_s=0.0)
+            return
+        for row in result.to_rows(self.run_id):
+            self._final(row, attempt=chunk.attempt)
+        self.write_summary()
+        if not result.ok and self.errors == "raise":
+            self.failure = result
+
+    def _final(self, row: dict[str, Any], *, attempt: int) -> None:
+        row = {**row, "run_id": self.run_id}
+        self.rows[row["item"]] = row
+        self.emit("item_end", item=row["item"], attempt=attempt, status=row["status"], error=row["error"],
+                  duration_s=row["duration_s"])
+
+    def abort(self, why: str) -> None:
+        """Stop what runs; record it and everything not run as failed."""
+        self.pool.stop_all()
+        for future, (chunk, job_ids) in list(self.running.items()):
+            with contextlib.suppress(Exception):
+                future.result(timeout=30)
+            text = f"ItemCancelled: stopped because {why}."
+            for job_id in job_ids:
+                with contextlib.suppress(Exception):
+                    self.store.finish(job_id, status="failed", duration_s=0.0, error=text, error_type="ItemCancelled")
+            for item in chunk.items:
+                self._final({"item": item, "chunk": chunk.index, "status": "failed", "error": text,
+                             "error_type": "ItemCancelled", "failed_cell": None,
+                             "output_notebook": str(chunk.output), "duration_s": 0.0}, attempt=chunk.attempt)
+        self.running.clear()
+        for chunk in self.todo:
+            for item in chunk.items:
+                self._final({"item": item, "chunk": None, "status": "failed",
+                             "error": f"ItemCancelled: not run because {why}.", "error_type": "ItemCancelled",
+                             "failed_cell": None, "output_notebook": None, "duration_s": 0.0}, attempt=0)
+        self.todo.clear()
+
+    # -- results -----------------------------------------------------------------------------------
+    def frame(self) -> Any:
+        rows = [self.rows[i] for i in self.items if i in self.rows]
+        summary = _summary_frame(rows)
+        summary.attrs["run_dir"] = str(self.run_dir)
+        summary.attrs["summary_path"] = str(self.run_dir / "summary.parquet")
+        return summary
+
+    def write_summary(self) -> Path:
+        target = self.run_dir / "summary.parquet"
+        with self.ws.storage.atomic_path(target) as tmp:
+            self.frame().to_parquet(tmp, index=False)
+        return target
 
 
 def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str, Any] | None = None,
         workers: int = 2, chunk_size: int = 1, out_dir: str | os.PathLike[str] | None = None,
-        timeout: float | None = None, force: bool = False, progress: Any = "auto",
+        timeout: float | None = None, force: bool = False, progress: Any = "auto", errors: str = "record",
         kernel_name: str | None = None, workspace: Workspace | str | os.PathLike[str] | None = None,
         item_parameter: str = "tracks", workspace_parameter: str = "workspace",
         start_timeout: float = 120.0) -> Any:
@@ -630,12 +571,15 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         Folder of the output notebooks; default ``runs/<run_id>/`` in the workspace.
     timeout : float, optional
         Time limit per item in seconds (a chunk gets ``timeout * len(chunk)``); a notebook
-        past it is stopped and its item(s) fail with ``ItemTimeout``.
+        past it is stopped (its kernel too) and its item(s) fail with ``ItemTimeout``.
     force : bool
-        Re-run items already done with the same notebook and parameters.
-    progress : {"auto", "text", None} or callable
-        ``"auto"``/``"text"`` print one line per finished item to stderr; ``None`` is silent;
-        a callable gets ``(done, total, row)`` after each item.
+        Re-run items already done with the same notebook, parameters and audio.
+    progress : {"auto", "widget", "text", "log", None} or callable
+        How to show progress (see :mod:`soundforge.progress`); a callable receives
+        :class:`soundforge.progress.ProgressEvent` objects.
+    errors : {"record", "raise"}
+        ``"record"``: failures are rows of the summary. ``"raise"``: stop at the first item
+        that fails (running notebooks are stopped) and raise :class:`BatchError`.
     kernel_name : str, optional
         Jupyter kernel to use; default the notebook's own (``python3``: the Python running this).
     workspace : Workspace or path-like, optional
@@ -651,92 +595,67 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     Returns
     -------
     pandas.DataFrame
-        One row per item, columns :data:`SUMMARY_COLUMNS`; also written to
+        One row per item in input order, columns :data:`SUMMARY_COLUMNS`; also written to
         ``runs/<run_id>/summary.parquet`` (``df.attrs["summary_path"]``, ``df.attrs["run_dir"]``).
 
     Raises
     ------
     BatchError
-        When the notebook or the parameters cannot be used (before any kernel starts).
+        When the notebook or the parameters cannot be used (before any kernel starts), and
+        with ``errors="raise"`` when an item fails.
     SecretParameterError
         When a parameter looks like a secret.
     ConfigError
-        For bad ``workers``/``chunk_size``/``timeout``/``progress`` values.
+        For bad ``workers``/``chunk_size``/``timeout``/``progress``/``errors`` values.
     """
-    _validate_options(workers=workers, chunk_size=chunk_size, timeout=timeout)
+    from .batch_worker import WorkerPool
+    from .jobs import JobStore, new_run_id, params_hash
+    from .progress import make_reporter
+
+    _validate_options(workers=workers, chunk_size=chunk_size, timeout=timeout, errors=errors)
     path = _resolve_notebook(notebook)
     params = dict(parameters or {})
     check_parameters(params)
     item_list = _item_list(items)
-    report = _reporter(progress)
+    reporter = make_reporter(progress)
     ws = _open_workspace(workspace)
     fixed = _notebook_parameters(path, params, item_parameter=item_parameter,
                                  workspace_parameter=workspace_parameter, ws=ws)
-    fingerprint = notebook_fingerprint(path)
-    run_id = _new_run_id()
+    hashed = {"notebook": notebook_fingerprint(path), "parameters": params, "item_parameter": item_parameter}
+    run_id = new_run_id(STAGE)
     run_dir = ws.storage.run_dir(run_id)
     target = Path(out_dir).expanduser().resolve() if out_dir is not None else run_dir
     target.mkdir(parents=True, exist_ok=True)
-
-    book = _Book(ws=ws, run_id=run_id, params_hash=_params_hash(fingerprint, params, item_parameter),
-                 input_hash=fingerprint)
-    previous = {} if force else book.previous_outputs(item_list)
-    rows: list[dict[str, Any]] = [
-        {"run_id": run_id, "item": item, "chunk": None, "status": "skipped", "error": None, "error_type": None,
-         "failed_cell": None, "output_notebook": previous[item], "duration_s": 0.0}
-        for item in item_list if item in previous]
-    for done, row in enumerate(rows, start=1):
-        report(done, len(item_list), row)
-    todo = [item for item in item_list if item not in previous]
-    chunks = _chunks(todo, chunk_size=chunk_size, out_dir=target)
-    _write_summary(ws, run_dir, rows)
-
-    def request(chunk: Chunk) -> dict[str, Any]:
-        return {"input": str(path), "output": str(chunk.output), "kernel_name": kernel_name, "cwd": str(path.parent),
-                "start_timeout_s": start_timeout, "parameters": {**fixed, item_parameter: list(chunk.items)}}
-
-    pool = _WorkerPool(size=workers, log_dir=run_dir / "logs")  # processes start on first use
-
-    def execute(chunk: Chunk) -> ChunkResult:
-        job_ids = book.start(chunk)
-        limit = None if timeout is None else timeout * len(chunk.items)
-        with pool.worker() as worker:
-            answer = worker.execute(request(chunk), timeout_s=limit)
-        result = ChunkResult(chunk=chunk, ok=bool(answer["ok"]), error=answer.get("error"),
-                             error_type=answer.get("error_type"), failed_cell=answer.get("failed_cell"),
-                             duration_s=float(answer.get("duration_s") or 0.0))
-        book.finish(job_ids, result)
-        return result
-
-    next_index = len(chunks) + 1
-    try:
-        with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as executor:
-            pending = {executor.submit(execute, chunk) for chunk in chunks}
-            while pending:
-                finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                for future in finished:
-                    result = future.result()
-                    if not result.ok and len(result.chunk.items) > 1:
-                        # Isolate the failure: each item of the failed chunk runs alone.
-                        for item in result.chunk.items:
-                            alone = Chunk(index=next_index, items=(item,), attempt=result.chunk.attempt + 1,
-                                          output=target / _output_name((item,), next_index))
-                            next_index += 1
-                            pending.add(executor.submit(execute, alone))
-                        continue
-                    for row in result.to_rows(run_id):
-                        rows.append(row)
-                        report(len(rows), len(item_list), row)
-                    _write_summary(ws, run_dir, rows)
-    except BaseException:
-        pool.stop_all()
-        raise
-    finally:
-        pool.close()
-    order = {item: n for n, item in enumerate(item_list)}
-    rows.sort(key=lambda r: order[r["item"]])
-    summary_path = _write_summary(ws, run_dir, rows)
-    summary = _summary_frame(rows)
-    summary.attrs["run_dir"] = str(run_dir)
-    summary.attrs["summary_path"] = str(summary_path)
+    input_hashes = {r["track_id"]: r["sha256"] for r in ws.catalog.query("SELECT track_id, sha256 FROM audio")}
+    request = {"input": str(path), "kernel_name": kernel_name, "cwd": str(path.parent),
+               "start_timeout_s": start_timeout, "parameters": fixed}
+    pool = WorkerPool(size=workers, log_dir=run_dir / "logs")  # processes start on first use
+    with JobStore(ws.catalog, stage=STAGE, params_hash=params_hash(hashed, version=VERSION), run_id=run_id) as store:
+        state = _BatchRun(ws=ws, store=store, pool=pool, request=request, item_parameter=item_parameter,
+                          items=item_list, input_hashes=input_hashes, out_dir=target, run_dir=run_dir,
+                          workers=workers, chunk_size=chunk_size, timeout=timeout, force=force,
+                          reporter=reporter, errors=errors)
+        store.mark_interrupted()
+        state.emit("start", total=len(item_list), workers=workers)
+        state.plan()
+        state.write_summary()
+        try:
+            with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as executor:
+                try:
+                    state.loop(executor)
+                    if state.failure is not None:
+                        state.abort("another item failed and errors='raise'")
+                except BaseException as exc:
+                    state.abort(f"the run was interrupted ({type(exc).__name__})")
+                    raise
+        finally:
+            pool.close()
+            state.write_summary()
+            summary = state.frame()
+            state.emit("end", result=summary)
+    if state.failure is not None:
+        first = state.failure
+        raise BatchError(f"Batch item(s) {list(first.chunk.items)} failed: {first.error}. The output notebook is "
+                         f"kept at {first.chunk.output}; summary at {summary.attrs['summary_path']}.",
+                         run_id=run_id)
     return summary

@@ -166,7 +166,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     parameters = {name: _parameter_value(value) for name, value in args.parameters}
     summary = batch.run(args.notebook, tracks, parameters=parameters, workers=args.workers,
                         chunk_size=args.chunk_size, out_dir=args.out_dir, timeout=args.timeout, force=args.force,
-                        progress=None if args.quiet else "text", kernel_name=args.kernel, workspace=ws)
+                        progress=None if args.quiet else "auto", kernel_name=args.kernel, workspace=ws)
     _show(summary, ["item", "status", "duration_s", "output_notebook", "error"])
     counts = summary["status"].value_counts()
     failed = int(counts.get("failed", 0))

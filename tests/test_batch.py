@@ -16,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from soundforge import batch
 from soundforge.cli import main
 from soundforge.errors import BatchError, ConfigError, SecretParameterError
+from soundforge.progress import ProgressEvent
 from soundforge.workspace import Workspace
 
 PARAMETERS = '''workspace: str = ""  # workspace folder
@@ -67,10 +68,10 @@ def test_one_bad_item_fails_alone_and_rerun_skips_done(tmp_path: Path, library: 
     out = tmp_path / "results"
     out.mkdir()
     nb = _notebook(tmp_path / "report.ipynb", REPORT)
-    seen: list[tuple[int, int, str]] = []
+    events: list[ProgressEvent] = []
 
     summary = batch.run(nb, ids, parameters={"out": str(out)}, workspace=ws, workers=2, chunk_size=2,
-                        progress=lambda done, total, row: seen.append((done, total, str(row["status"]))))
+                        progress=events.append)
 
     assert list(summary.columns) == list(batch.SUMMARY_COLUMNS)
     assert summary["item"].tolist() == ids  # summary in the order items were given
@@ -89,7 +90,14 @@ def test_one_bad_item_fails_alone_and_rerun_skips_done(tmp_path: Path, library: 
     assert (out / f"{ids[0]}.txt").read_text().startswith("peak=0.3")
     # Kernels run the Python running the batch (the venv's): no foreign kernel.
     assert Path((out / "kernel-python.txt").read_text()).resolve() == Path(sys.executable).resolve()
-    assert seen[-1][:2] == (4, 4)
+    # Progress went through the runner's events: per item, per cell, retries of the failed chunk's items.
+    assert [e.kind for e in events][:1] == ["start"]
+    assert events[-1].kind == "end"
+    ends = {e.item: e.status for e in events if e.kind == "item_end"}
+    assert ends == status
+    assert any(e.kind == "item_progress" and e.message and "cell" in e.message for e in events)
+    assert {e.item for e in events if e.kind == "item_retry"} == {ids[2], ids[3]}  # the chunk [bad, other] split
+    pd.testing.assert_frame_equal(events[-1].result, summary)
 
     on_disk = batch.read_summary(ws, summary["run_id"][0])
     pd.testing.assert_frame_equal(on_disk, summary)
@@ -207,7 +215,7 @@ def test_cli_batch(tmp_path: Path, library: tuple[Workspace, list[str], str],
     out.mkdir()
     nb = _notebook(tmp_path / "report.ipynb", REPORT)
     code = main(["--root", str(ws.root), "batch", str(nb), "--tracks", ids[0], bad, "-p", "out", str(out),
-                 "-p", "label", "level", "--workers", "2", "--quiet"])
+                 "-p", "label", "level", "--workers", "2"])
     text = capsys.readouterr().out
     assert code == 1
     assert "1 done, 0 skipped (done before), 1 failed" in text
@@ -215,3 +223,18 @@ def test_cli_batch(tmp_path: Path, library: tuple[Workspace, list[str], str],
     assert (out / f"{ids[0]}.txt").read_text().startswith("level=")
     assert main(["--root", str(ws.root), "batch", str(nb), "--tracks", "x", "-p", "api_token", "1"]) == 1
     assert "environment variable" in capsys.readouterr().err
+
+
+def test_errors_raise_stops_at_the_first_failure(tmp_path: Path, library: tuple[Workspace, list[str], str]) -> None:
+    ws, ids, bad = library
+    out = tmp_path / "results"
+    out.mkdir()
+    nb = _notebook(tmp_path / "report.ipynb", REPORT)
+    with pytest.raises(BatchError, match=rf"\['{bad}'\] failed: cell \d+ \(In \[\d+\]: import sys\) raised AudioError"):
+        batch.run(nb, [bad, ids[0]], parameters={"out": str(out)}, workspace=ws, workers=1, errors="raise",
+                  progress=None)
+    run_id = ws.jobs()["run_id"].iloc[-1]
+    summary = batch.read_summary(ws, run_id).set_index("item")
+    assert summary.loc[bad, "status"] == "failed"
+    assert summary.loc[ids[0], "error"] == "ItemCancelled: not run because another item failed and errors='raise'."
+    assert not (out / f"{ids[0]}.txt").exists()
