@@ -73,17 +73,11 @@ def synthesise(folder: Path, *, n: int, seconds: float) -> list[Path]:
 
 def fresh_workspace(root: Path, files: list[Path]) -> tuple[Workspace, list[str]]:
     ws = Workspace(root)
-    imported = ws.import_audio(files, progress=None) if _takes_progress() else ws.import_audio(files)
+    imported = ws.import_audio(files, progress=None)
     failed = imported[imported["status"] == "failed"]
     if len(failed):
         raise SystemExit(f"import failed: {failed.to_dict('records')}")
     return ws, imported["track_id"].tolist()
-
-
-def _takes_progress() -> bool:
-    import inspect
-
-    return "progress" in inspect.signature(Workspace.import_audio).parameters
 
 
 def direct(notebook: Path, ws: Workspace, tracks: list[str], parameters: dict[str, Any]) -> float:
