@@ -19,6 +19,8 @@ from soundforge.errors import BatchError, ConfigError, SecretParameterError
 from soundforge.progress import ProgressEvent
 from soundforge.workspace import Workspace
 
+TEMPLATE = Path(__file__).resolve().parents[1] / "notebooks" / "templates" / "track_report.ipynb"
+
 PARAMETERS = '''workspace: str = ""  # workspace folder
 tracks: list = []  # track ids of this chunk
 label: str = "peak"  # name of the value written per track
@@ -238,3 +240,16 @@ def test_errors_raise_stops_at_the_first_failure(tmp_path: Path, library: tuple[
     assert summary.loc[bad, "status"] == "failed"
     assert summary.loc[ids[0], "error"] == "ItemCancelled: not run because another item failed and errors='raise'."
     assert not (out / f"{ids[0]}.txt").exists()
+
+
+def test_track_report_template_names_the_bad_track(library: tuple[Workspace, list[str], str]) -> None:
+    ws, ids, bad = library
+    summary = batch.run(TEMPLATE, ids, workspace=ws, workers=2, chunk_size=4, progress=None).set_index("item")
+    assert summary.loc[bad, "status"] == "failed"
+    assert (summary.drop(index=bad)["status"] == "done").all()
+    assert summary.loc[bad, "error_type"] == "StageError"
+    assert f"1 of 1 track(s) failed: {bad}: AudioError: " in summary.loc[bad, "error"]
+    assert "corrupt or truncated" in summary.loc[bad, "error"]
+    report = nbformat.read(summary.loc[ids[0], "output_notebook"], as_version=4)
+    injected = next(c for c in report.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert str(ws.root) in injected.source  # the workspace was passed to the notebook
