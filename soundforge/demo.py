@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_DEMO_ROOT", "demo_dir", "run_demo"]
+__all__ = ["DEFAULT_DEMO_ROOT", "demo_dir", "report_template", "run_demo"]
 
 DEFAULT_DEMO_ROOT = Path("soundforge-demo")
 
@@ -35,8 +35,38 @@ def demo_truth() -> dict[str, tuple[float, str, str]]:
                                                          r["time_signature"]) for r in rows}
 
 
+def report_template() -> Path:
+    """The parameterised notebook ``notebooks/templates/track_report.ipynb`` of the source tree."""
+    path = Path(__file__).resolve().parent.parent / "notebooks" / "templates" / "track_report.ipynb"
+    if not path.is_file():
+        raise ConfigError(f"The report notebook {path} was not found. Run the demo from a clone of the "
+                          "SoundForge repository (pip install -e .).")
+    return path
+
+
+def batch_report(ws: Any, track_ids: list[str], *, step: int) -> int:
+    """Last step of the demo: the track report notebook on every demo song, through ``soundforge.batch``.
+
+    Returns the number of failed tracks.
+    """
+    import pandas as pd
+
+    from . import batch
+
+    template = report_template()
+    print(f"\n{step}. Batch run: {template.relative_to(template.parents[2])} on each song "
+          "(papermill, 2 workers; done songs are skipped on a rerun)")
+    summary = batch.run(template, track_ids, workspace=ws, workers=2, progress=None)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(summary[["item", "status", "duration_s", "error"]].to_string(index=False))
+    print(f"executed notebooks: {summary.attrs['run_dir']}")
+    print(f"summary table:      {summary.attrs['summary_path']}")
+    return int((summary["status"] == "failed").sum())
+
+
 def run_demo(*, root: str | Path | None = None) -> int:
-    """Import the demo songs, analyse them (tempo and key next to the truth) and separate them into stems.
+    """Import the demo songs, analyse them (tempo and key next to the truth), separate them into stems and
+    run the track report notebook on each through :mod:`soundforge.batch`.
 
     Parameters
     ----------
@@ -80,12 +110,17 @@ def run_demo(*, root: str | Path | None = None) -> int:
         print(pd.DataFrame(rows).sort_values("song").to_string(index=False))
     print(f"\nAll features: ws.features() ({len(ws.features().columns)} columns); plots: soundforge.plot.track(ws, "
           "track_id) and soundforge.plot.library(ws).")
-    failed += _separate_step(ws, first_step=3)
+    separated, next_step = _separate_step(ws, first_step=3)
+    failed += separated
+    failed += batch_report(ws, table["track_id"].tolist(), step=next_step)
     return 1 if failed else 0
 
 
-def _separate_step(ws: Any, *, first_step: int) -> int:
-    """Separate the demo songs with ``dsp``, and with demucs when its weights are on this machine."""
+def _separate_step(ws: Any, *, first_step: int) -> tuple[int, int]:
+    """Separate the demo songs with ``dsp``, and with demucs when its weights are on this machine.
+
+    Returns the number of failed stems and the number of the next step.
+    """
     from .errors import ModelNotAvailable
     from .separation.demucs_weights import locate
 
@@ -103,4 +138,4 @@ def _separate_step(ws: Any, *, first_step: int) -> int:
         shown["path"] = shown["path"].map(lambda p: str(Path(p).relative_to(ws.root)), na_action="ignore")
         print(shown.to_string(index=False))
         failed += int((stems["status"] == "failed").sum())
-    return failed
+    return failed, first_step + len(models)

@@ -53,6 +53,11 @@ def test_python_dash_m_and_demo(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("demo_00") >= 3
     assert (tmp_path / "demo" / "catalog.sqlite").exists()
+    # The main job ends with a batch run of the track report notebook, and says where its results are.
+    summary = Path(proc.stdout.split("summary table:")[1].split()[0])
+    assert summary.is_file()
+    assert summary.parent.parent == tmp_path / "demo" / "runs"
+    assert len(list(summary.parent.glob("*.ipynb"))) == 3
 
 
 def test_download_command(tmp_path: Path, fake_spotdl: FakeSpotdl, capsys: pytest.CaptureFixture[str]) -> None:
