@@ -492,7 +492,8 @@ class _BatchRun:
         chunk = result.chunk
         if not result.ok and len(chunk.items) > 1:
             # Isolate the failure: each item of the failed chunk runs alone, first in line.
-            self.todo.extendleft(self._chunk((item,), attempt=chunk.attempt + 1) for item in reversed(chunk.items))
+            alone = [self._chunk((item,), attempt=chunk.attempt + 1) for item in chunk.items]
+            self.todo.extendleft(reversed(alone))
             for item in chunk.items:
                 self.emit("item_retry", item=item, attempt=chunk.attempt, error=result.error, delay_s=0.0)
             return
