@@ -23,11 +23,11 @@ import pytest
 
 from .lab import ARTIFACTS, CHROMIUM_FLAGS, browser_required, find_chromium, jupyterlab
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]  # inner bounds fire first
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "01_quickstart.ipynb"
-RUN_ALL_TIMEOUT_S = 480.0
+RUN_ALL_TIMEOUT_S = 480.0  # + JupyterLab start (90 s) + kernel start (90 s) < the test's 900 s
 
 # Installed before the page loads: remember the furthest each progress bar ever got. Stage widgets are
 # replaced by their final HTML table when the stage ends, so a bar at 100 % may live only for an instant.
