@@ -507,7 +507,7 @@ class _BatchRun:
         row = {**row, "run_id": self.run_id}
         self.rows[row["item"]] = row
         self.emit("item_end", item=row["item"], attempt=attempt, status=row["status"], error=row["error"],
-                  duration_s=row["duration_s"])
+                  seconds_taken=row["duration_s"])
 
     def abort(self, why: str) -> None:
         """Stop what runs; record it and everything not run as failed."""
