@@ -122,6 +122,8 @@ def _screenshot(page: Any, target: Path) -> None:
                            " || document.querySelector('.jp-NotebookPanel .jp-Notebook');"
                            " return n ? n.scrollHeight : 1000; }")
     page.set_viewport_size({"width": 1400, "height": int(min(max(height + 200, 1000), 16000))})
+    page.evaluate("() => document.querySelectorAll('.jp-NotebookPanel .jp-WindowedPanel-outer')"
+                  ".forEach(e => { e.scrollTop = 0; })")
     page.wait_for_timeout(500)
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
