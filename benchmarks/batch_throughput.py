@@ -94,7 +94,8 @@ def direct(notebook: Path, ws: Workspace, tracks: list[str], parameters: dict[st
         for cell in nb.cells:
             if cell.cell_type != "code":
                 continue
-            exec(compile(cell.source, f"<{notebook.name}>", "exec"), namespace)  # our own notebook
+            source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("%"))
+            exec(compile(source, f"<{notebook.name}>", "exec"), namespace)  # our own notebook, IPython magics left out
             if "parameters" in cell.metadata.get("tags", []):
                 namespace.update(values)
     return time.perf_counter() - started
