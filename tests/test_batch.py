@@ -248,7 +248,7 @@ def test_track_report_template_names_the_bad_track(library: tuple[Workspace, lis
     assert summary.loc[bad, "status"] == "failed"
     assert (summary.drop(index=bad)["status"] == "done").all()
     assert summary.loc[bad, "error_type"] == "StageError"
-    assert f"1 of 1 track(s) failed: {bad}: AudioError: " in summary.loc[bad, "error"]
+    assert f"1 of 1 track(s) failed: {bad} (analyze): AudioError: " in summary.loc[bad, "error"]
     assert "corrupt or truncated" in summary.loc[bad, "error"]
     report = nbformat.read(summary.loc[ids[0], "output_notebook"], as_version=4)
     injected = next(c for c in report.cells if "injected-parameters" in c.metadata.get("tags", []))
