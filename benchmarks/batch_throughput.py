@@ -17,7 +17,8 @@ run, as baselines:
 For each configuration it prints wall time, tracks/minute, the ratio to ``direct``, and
 the overhead per notebook: ``(wall * workers - direct) / notebooks`` (worker-seconds a
 notebook costs beyond the work; with 2 workers on a 2-core machine CPU contention counts
-as overhead too).
+as overhead too). A notebook with a ``max_plots`` parameter gets ``--tracks`` for it, so
+every configuration does the same work (one figure per track).
 """
 
 from __future__ import annotations
@@ -141,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             parameters[name] = value
     notebook = Path(args.notebook).resolve()
+    import papermill
+
+    if "max_plots" in papermill.inspect_notebook(str(notebook)) and "max_plots" not in parameters:
+        parameters["max_plots"] = args.tracks  # every configuration (and direct) draws every track's figure
     configs = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
     scratch = Path(args.tmp) if args.tmp else Path(tempfile.mkdtemp(prefix="sf-batch-bench-"))
     files = synthesise(scratch / "src", n=args.tracks, seconds=args.seconds)
