@@ -3,8 +3,9 @@
 Starts JupyterLab on 127.0.0.1 (random port, token) serving a copy of the notebook,
 opens it in Chromium with Playwright (``executable_path``; no browser download),
 clicks Run > Run All Cells and watches the page until every cell has run. Then it
-checks that the progress widgets reached 100 %, that a result table and at least one
-plot image rendered, and that no cell failed (in the page and in the saved file).
+checks that the progress widgets reached 100 %, that a result table, at least one
+plot image and the audio players rendered, and that no cell failed (in the page and in
+the saved file).
 A screenshot of the whole notebook goes to ``test-artifacts/``.
 """
 
@@ -64,10 +65,11 @@ _STATE_JS = """() => {
   const tables = document.querySelectorAll('.jp-OutputArea-output table.dataframe, .jp-OutputArea-output table').length;
   const images = [...document.querySelectorAll('.jp-OutputArea-output img')]
     .filter(img => img.complete && img.naturalWidth > 0).length;
+  const players = document.querySelectorAll('.jp-OutputArea-output audio').length;
   const status = (document.querySelector('.jp-Notebook-ExecutionIndicator') || {dataset: {}}).dataset.status || '';
   const kernel = (document.querySelector('.jp-NotebookPanel-toolbar .jp-KernelStatus, .jp-Toolbar-kernelStatus')
                   || {title: ''}).title || '';
-  return {prompts, bars, finals, errors, tables, images, status, kernel};
+  return {prompts, bars, finals, errors, tables, images, players, status, kernel};
 }"""
 
 
@@ -177,5 +179,7 @@ def test_quickstart_runs_in_jupyterlab(tmp_path: Path) -> None:
         assert finished == total, f"a stage ended unfinished: {header}"
     assert state["tables"] >= 1, "no result table rendered"
     assert state["images"] >= 1, "no plot image rendered"
+    if "ws.play(" in "".join(c.source for c in saved.cells):
+        assert state["players"] >= 2, f"audio players for the mix and the stems: {state['players']} rendered"
     assert shot.is_file() and shot.stat().st_size > 10_000
     (shot.with_suffix(".json")).write_text(json.dumps({"state": state, "progress_max": best}, indent=2))
