@@ -28,7 +28,7 @@ demo: system-demo setup
 	$(PY) -m soundforge demo
 
 lint: setup
-	$(PY) -m ruff check soundforge tests benchmarks
+	$(PY) -m ruff check soundforge tests benchmarks notebooks
 
 typecheck: setup
 	$(PY) -m mypy

@@ -3,6 +3,7 @@
 >>> import soundforge as sf
 >>> fig = sf.plot.track(ws, track_id)          # doctest: +SKIP
 >>> fig = sf.plot.library(ws)                  # doctest: +SKIP
+>>> fig = sf.plot.stems(ws, track_id)          # doctest: +SKIP
 >>> fig.savefig("library.png")                 # doctest: +SKIP
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (never
@@ -13,6 +14,8 @@ displays a returned figure inline.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 
     from .analysis import Analysis
 
-__all__ = ["CIRCLE_OF_FIFTHS", "library", "track"]
+__all__ = ["CIRCLE_OF_FIFTHS", "library", "stems", "track"]
 
 CIRCLE_OF_FIFTHS = ("C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#", "F")
 """Major keys clockwise from the top; the relative minor of each sits on the inner ring."""
@@ -104,6 +107,33 @@ def _waveform(ax: Axes, analysis: Analysis, mono: tuple[np.ndarray, int] | None)
                  loc="left")
 
 
+def _mel_db(y: np.ndarray, sr: int, *, n_fft: int = 2048, n_mels: int = 96) -> tuple[np.ndarray, int, np.ndarray]:
+    """Mel power spectrogram of mono ``y`` in dB (``(n_mels, frames)``), its hop (samples) and band edges (Hz).
+
+    The hop grows with the length so that at most ``_MAX_SPEC_COLUMNS`` frames are drawn.
+    """
+    from .analysis.frontend import _window, power_spectrum
+    from .analysis.timbre import mel_filterbank, mel_frequencies
+
+    hop = max(256, int(np.ceil(y.size / _MAX_SPEC_COLUMNS / 256)) * 256)
+    padded = np.pad(y.astype(np.float32), n_fft // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    mel = power_spectrum(frames, _window(n_fft)) @ mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels).T
+    db = 10.0 * np.log10(np.maximum(mel.T, 1e-10))
+    return db, hop, np.concatenate([[0.0], mel_frequencies(n_mels=n_mels, fmax=sr / 2)])
+
+
+def _hz_axis(ax: Axes, sr: int) -> None:
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ax.set_yscale("symlog", linthresh=200, linscale=0.4)
+    ax.set_ylim(30, sr / 2)
+    ax.yaxis.set_major_locator(FixedLocator([100, 250, 500, 1000, 2000, 4000]))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("Hz")
+
+
 def _spectrogram(fig: Figure, ax: Axes, analysis: Analysis, mono: tuple[np.ndarray, int] | None) -> None:
     duration = float(analysis.features.get("duration_s", 0.0))
     if mono is None or mono[0].size < 2048:
@@ -116,28 +146,12 @@ def _spectrogram(fig: Figure, ax: Axes, analysis: Analysis, mono: tuple[np.ndarr
         ax.set_ylabel("MFCC")
         fig.colorbar(coeffs, ax=ax, pad=0.01, label="coefficient")
         return
-    from .analysis.frontend import _window, power_spectrum
-    from .analysis.timbre import mel_filterbank, mel_frequencies
-
     y, sr = mono
-    n_fft, n_mels = 2048, 96
-    hop = max(256, int(np.ceil(y.size / _MAX_SPEC_COLUMNS / 256)) * 256)
-    padded = np.pad(y.astype(np.float32), n_fft // 2)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    mel = power_spectrum(frames, _window(n_fft)) @ mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels).T
-    db = 10.0 * np.log10(np.maximum(mel.T, 1e-10))
+    db, hop, freqs = _mel_db(y, sr)
     db = np.maximum(db - db.max(), -80.0)
-    freqs = mel_frequencies(n_mels=n_mels, fmax=sr / 2)
-    image = ax.pcolormesh(np.arange(db.shape[1] + 1) * hop / sr, np.concatenate([[0.0], freqs]), db,
-                          shading="flat", cmap="magma", rasterized=True)
-    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
-
-    ax.set_yscale("symlog", linthresh=200, linscale=0.4)
-    ax.set_ylim(30, sr / 2)
-    ax.yaxis.set_major_locator(FixedLocator([100, 250, 500, 1000, 2000, 4000]))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("Hz")
+    image = ax.pcolormesh(np.arange(db.shape[1] + 1) * hop / sr, freqs, db, shading="flat", cmap="magma",
+                          rasterized=True)
+    _hz_axis(ax, sr)
     ax.set_xlim(0, duration)
     fig.colorbar(image, ax=ax, pad=0.01, label="dB")
     ax.set_title("mel spectrogram", fontsize=9, loc="left")
@@ -318,4 +332,101 @@ def library(ws: Any, *, x: str = "danceability", y: str = "energy",
     ax_s.grid(alpha=0.3)
     ax_s.set_title(f"{y} vs {x}", fontsize=10)
     fig.suptitle(f"Library: {len(table)} analysed tracks", fontsize=12, fontweight="bold")
+    return fig
+
+
+def _stem_files(ws: Any, track_id: str, model: str | None) -> tuple[str, list[tuple[str, Path]], Path]:
+    """The model, its ``(stem, path)`` pairs and the mix file of a separated track."""
+    table = ws.stems(track_id, model=model)
+    if not len(table):
+        what = f"with model {model!r} " if model else ""
+        raise ConfigError(f"Track {track_id} has no stems {what}in this workspace; run "
+                          f"ws.separate({track_id!r}, model=...) first.")
+    if model is None:
+        model = str(table.sort_values("created_at")["model"].iloc[-1])
+        table = table[table["model"] == model]
+    audio = ws.audio()
+    mix = audio.loc[audio["track_id"] == track_id, "path"]
+    if not len(mix):
+        raise ConfigError(f"Track {track_id} has no audio in this workspace; import or download it first.")
+    return model, [(str(r.stem), Path(str(r.path))) for r in table.itertuples()], Path(str(mix.iloc[0]))
+
+
+def stems(source: Any, track_id: str | None = None, *, model: str | None = None,
+          mix: str | os.PathLike[str] | None = None, title: str | None = None, sr: int = 11025,
+          figsize: tuple[float, float] | None = None) -> Figure:
+    """A separated track: the mix and each stem as mel spectrograms on one time axis and one dB scale.
+
+    Each row is labelled with the stem's share of the mix's energy (``sum(stem**2) / sum(mix**2)``,
+    in %). Stems that add up to the mix do not add up in energy: with soft masks the shares sum
+    to less than 100 %.
+
+    Parameters
+    ----------
+    source : Workspace or mapping of str to path
+        A workspace (with ``track_id``), or stem files ``{stem: path}`` such as
+        :func:`soundforge.separation.separate` returns.
+    track_id : str, optional
+        The separated track, for a workspace.
+    model : str, optional
+        Which separation to show, for a workspace (default: the most recent one).
+    mix : path, optional
+        The mix, for a mapping of stems (default: no mix row, shares of the stems' sum).
+    title : str, optional
+        Figure title (default: the track and model).
+    sr : int
+        Sample rate (Hz) the audio is resampled to for display, mono.
+    figsize : (float, float), optional
+        Inches (default: 12 wide, 1.7 per row).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ConfigError
+        No track id for a workspace, or the track has no audio or no stems (of ``model``).
+    AudioError
+        A stem or mix file cannot be read.
+    """
+    from matplotlib.figure import Figure
+
+    from . import audio
+
+    if isinstance(source, Mapping):
+        files = [(str(name), Path(path)) for name, path in source.items()]
+        rows = ([("mix", Path(mix))] if mix is not None else []) + files
+        heading = title or "Stems"
+    else:
+        if track_id is None:
+            raise ConfigError("plot.stems(ws, track_id): give the track id (e.g. from ws.stems()['track_id']).")
+        model, files, mix_path = _stem_files(source, track_id, model)
+        rows = [("mix", mix_path), *files]
+        heading = title or f"Stems of {track_id} ({model})"
+    if not files:
+        raise ConfigError("plot.stems: no stem files to show.")
+    signals = [(name, audio.load(path, sr=sr, mono=True).samples[0]) for name, path in rows]
+    if rows[0][0] == "mix":
+        reference = signals[0][1]
+    else:
+        reference = np.sum([y[: min(len(z) for _, z in signals)] for _, y in signals], axis=0)
+    total = float(np.sum(np.square(reference, dtype=np.float64))) or 1.0
+    spectra = [(name, y, *_mel_db(y, sr)) for name, y in signals]
+    top = max(float(db.max()) for _, _, db, _, _ in spectra)
+    fig = Figure(figsize=figsize or (12.0, 1.7 * len(rows) + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(rows), 1, sharex=True, sharey=True))
+    image = None
+    for ax, (name, y, db, hop, freqs) in zip(axes, spectra, strict=True):
+        image = ax.pcolormesh(np.arange(db.shape[1] + 1) * hop / sr, freqs, np.maximum(db - top, -80.0),
+                              shading="flat", cmap="magma", vmin=-80.0, vmax=0.0, rasterized=True)
+        _hz_axis(ax, sr)
+        energy = float(np.sum(np.square(y, dtype=np.float64)))
+        share = "" if name == "mix" else f" · {100.0 * energy / total:.0f} % of the mix energy"
+        ax.set_title(f"{name}{share}", fontsize=9, loc="left")
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(0, signals[0][1].size / sr)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), pad=0.01, label="dB (re. loudest)")
+    fig.suptitle(heading, fontsize=12, fontweight="bold")
     return fig

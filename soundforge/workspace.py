@@ -464,6 +464,8 @@ class Workspace:
     def stems(self, track_id: str | None = None, *, model: str | None = None) -> Any:
         """The ``stems`` table (one row per track, model and stem), with ``path`` made absolute.
 
+        Rows are sorted by track, model and the model's own stem order (``vocals, drums, bass, other``).
+
         Parameters
         ----------
         track_id : str, optional
@@ -471,10 +473,12 @@ class Workspace:
         model : str, optional
             Only this model's stems.
         """
+        from .stages.separate import stem_order
+
         where = " AND ".join(c for c, v in (("track_id = ?", track_id), ("model = ?", model)) if v is not None)
         df = self.catalog.table("stems", where=where, params=[v for v in (track_id, model) if v is not None])
         df["path"] = df["path"].map(lambda p: str(self.storage.resolve(p)), na_action="ignore").astype("string")
-        return df
+        return stem_order(df)
 
     def play(self, track_id: str, stem: str | None = None, *, model: str | None = None, start_s: float = 0.0,
              duration_s: float | None = None) -> Any:

@@ -58,3 +58,27 @@ def test_errors(tmp_path: Path, demo_ws: Workspace) -> None:
         plot.track(demo_ws, "local-0000000000000000")
     with pytest.raises(AnalysisError, match="Nothing has been analysed"):
         plot.library(Workspace(tmp_path / "empty"))
+
+
+def test_stems_figure(demo_ws: Workspace, tmp_path: Path) -> None:
+    track_id = demo_ws.audio()["track_id"].iloc[0]
+    with pytest.raises(ConfigError, match="has no stems"):
+        plot.stems(demo_ws, track_id)
+    demo_ws.separate(track_id, model="dsp", progress=None)
+    fig = plot.stems(demo_ws, track_id)
+    titles = [ax.get_title(loc="left") for ax in fig.axes[:5]]
+    assert titles[0] == "mix"
+    assert [t.split(" ")[0] for t in titles[1:]] == ["vocals", "drums", "bass", "other"]
+    shares = [float(t.split("· ")[1].split(" %")[0]) for t in titles[1:]]
+    assert 20 < sum(shares) <= 101                     # soft masks: stem energies sum to less than the mix
+    assert "(dsp)" in fig.get_suptitle()
+    fig.savefig(tmp_path / "stems.png", dpi=40)
+    assert (tmp_path / "stems.png").stat().st_size > 5_000
+    files = dict(zip(demo_ws.stems(track_id)["stem"], demo_ws.stems(track_id)["path"], strict=True))
+    loose = plot.stems(files, title="loose files")     # a mapping such as separation.separate returns
+    assert [ax.get_title(loc="left").split(" ")[0] for ax in loose.axes[:4]] == ["vocals", "drums", "bass", "other"]
+    assert loose.get_suptitle() == "loose files"
+    with pytest.raises(ConfigError, match="give the track id"):
+        plot.stems(demo_ws)
+    with pytest.raises(ConfigError, match="no stems with model 'htdemucs'"):
+        plot.stems(demo_ws, track_id, model="htdemucs")

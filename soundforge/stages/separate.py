@@ -25,7 +25,7 @@ from ..runner import StageSpec, WorkItem
 from ..storage import Storage
 
 __all__ = ["COLUMNS", "SEPARATE", "STEM_COLUMNS", "SeparateJob", "existing_stems", "plan_items", "record_stems",
-           "player", "separate_item", "stem_rows", "track_ids"]
+           "player", "separate_item", "stem_order", "stem_rows", "track_ids"]
 
 COLUMNS = {"model": "string", "params_hash": "string", "duration_s": "float64", "stems": "object"}
 """Per-track result columns of the stage (``stems``: list of dicts, one per stem)."""
@@ -150,6 +150,28 @@ def stem_rows(result: Any, *, expected: tuple[str, ...]) -> Any:
             rows.extend({**base, "stem": stem, "path": None, "sample_rate": None, "channels": None}
                         for stem in expected)
     return frame(rows, STEM_COLUMNS)
+
+
+def stem_order(table: Any) -> Any:
+    """``table`` (with ``track_id``, ``model``, ``stem``) sorted by track, model and each model's own stem order.
+
+    Stems of a model the registry does not know come after the known ones, alphabetically.
+    """
+    from ..errors import ConfigError
+    from ..separation import stems_of
+
+    def rank(model: Any, stem: Any) -> int:
+        try:
+            order = stems_of(str(model))
+        except ConfigError:
+            return 99
+        return order.index(stem) if stem in order else len(order)
+
+    if table.empty:
+        return table
+    ranks = [rank(m, s) for m, s in zip(table["model"], table["stem"], strict=True)]
+    return (table.assign(_rank=ranks).sort_values(["track_id", "model", "_rank", "stem"], kind="stable")
+            .drop(columns="_rank").reset_index(drop=True))
 
 
 def track_ids(tracks: Any, *, catalog: Catalog) -> list[str]:
