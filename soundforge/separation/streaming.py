@@ -34,6 +34,7 @@ import numpy as np
 
 from ..audio import AudioInfo
 from ..errors import AudioError, ItemCancelled, ItemTimeout, StorageError
+from ..storage import fsync_dir
 
 __all__ = ["AudioSource", "CancelCallback", "ChunkPlan", "Control", "ProgressCallback", "Resampler", "StemWriter",
            "Stems", "Window", "check_finite", "iter_windows", "join_windows", "release_memory"]
@@ -376,7 +377,7 @@ class StemWriter:
                 final = self.out_dir / f"{name}.flac"
                 os.replace(tmp, final)
                 finals[name] = final
-            _fsync_dir(self.out_dir)
+            fsync_dir(self.out_dir)
         except (OSError, RuntimeError) as exc:
             self.abort()
             raise StorageError(f"Cannot finish the stem files in {self.out_dir}: {exc}.",
@@ -451,12 +452,3 @@ def check_finite(stems: Mapping[str, np.ndarray], *, what: str) -> None:
         if not np.isfinite(s).all():
             raise AudioError(f"Separating {what} produced non-finite samples in stem {name!r}; the input may "
                              "be damaged (or the model weights are broken).", path=what, reason="non_finite")
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
