@@ -46,6 +46,12 @@ def _show(df: Any, columns: Sequence[str] | None = None) -> None:
         print(df.to_string(index=False) if len(df) else "(no rows)")
 
 
+def _counts(result: Any) -> tuple[int, int, int]:
+    """Rows of a stage result that are ``done``, ``skipped`` and ``failed``."""
+    counts = result["status"].value_counts()
+    return int(counts.get("done", 0)), int(counts.get("skipped", 0)), int(counts.get("failed", 0))
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """``soundforge import``: import files; exit 1 when any file failed."""
     ws = _workspace(args)
@@ -88,9 +94,8 @@ def cmd_download(args: argparse.Namespace) -> int:
               f"(workspace {ws.root}). Fetch tracks first, or name track ids.")
         return 0
     _show(result, ["track_id", "status", "attempts", "duration_s", "format", "path", "error"])
-    counts = result["status"].value_counts()
-    failed = int(counts.get("failed", 0))
-    print(f"\n{int(counts.get('done', 0))} downloaded, {int(counts.get('skipped', 0))} already present, "
+    done, skipped, failed = _counts(result)
+    print(f"\n{done} downloaded, {skipped} already present, "
           f"{failed} failed; workspace {ws.root}")
     return 1 if failed else 0
 
@@ -106,9 +111,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return 0
     _show(result, ["track_id", "status", "duration_s", "tempo_bpm", "key_tonic", "key_mode", "time_signature",
                    "loudness_lufs", "energy", "danceability", "error"])
-    counts = result["status"].value_counts()
-    failed = int(counts.get("failed", 0))
-    print(f"\n{int(counts.get('done', 0))} analysed, {int(counts.get('skipped', 0))} already analysed, "
+    done, skipped, failed = _counts(result)
+    print(f"\n{done} analysed, {skipped} already analysed, "
           f"{failed} failed; all features: ws.features() or the analyses table (workspace {ws.root})")
     return 1 if failed else 0
 
@@ -168,9 +172,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                         chunk_size=args.chunk_size, out_dir=args.out_dir, timeout=args.timeout, force=args.force,
                         progress=None if args.quiet else "auto", kernel_name=args.kernel, workspace=ws)
     _show(summary, ["item", "status", "duration_s", "output_notebook", "error"])
-    counts = summary["status"].value_counts()
-    failed = int(counts.get("failed", 0))
-    print(f"\n{int(counts.get('done', 0))} done, {int(counts.get('skipped', 0))} skipped (done before), "
+    done, skipped, failed = _counts(summary)
+    print(f"\n{done} done, {skipped} skipped (done before), "
           f"{failed} failed")
     print(f"executed notebooks: {summary.attrs['run_dir'] if args.out_dir is None else args.out_dir}")
     print(f"summary: {summary.attrs['summary_path']}")
