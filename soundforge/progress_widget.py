@@ -50,10 +50,22 @@ def _header(state: ProgressState, *, final: bool) -> str:
     return f"<b>{html.escape(state.stage)}</b> {html.escape(state.summary())} · {timing}"
 
 
+def _compact(value: Any) -> Any:
+    """A nested value (a stage's list of stems, a dict) as a short summary; anything else unchanged."""
+    if isinstance(value, (list, tuple)):
+        return f"[{len(value)} items]"
+    if isinstance(value, dict):
+        return f"{{{len(value)} keys}}"
+    return value
+
+
 def _shown(result: Any) -> Any:
-    """The result with floats rounded and missing values blank, ready to print."""
+    """The result with floats rounded, nested values summarised and missing values blank, ready to print."""
     floats = [c for c in result.columns if str(result[c].dtype).startswith("float")]
     rounded = result.round(dict.fromkeys(floats, 3))
+    nested = [c for c in rounded.columns if rounded[c].dtype == object]
+    if nested:
+        rounded = rounded.assign(**{c: rounded[c].map(_compact) for c in nested})
     return rounded.astype(object).where(rounded.notna(), "")
 
 

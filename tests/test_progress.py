@@ -133,6 +133,13 @@ def test_widget_reporter_renders_live_table_and_final_html(capsys: pytest.Captur
     html = final_html(reporter.state, result)
     assert "&lt;b&gt;x&lt;/b&gt;" in html
     assert "<table" in html
+    nested = pd.DataFrame({"item": ["a"], "stems": [[{"stem": "vocals", "path": "/very/long"}] * 4],
+                           "meta": [{"k": 1}], "n": [1.23456]})
+    shown = final_html(reporter.state, nested)
+    assert "[4 items]" in shown
+    assert "{1 keys}" in shown
+    assert "1.235" in shown
+    assert "/very/long" not in shown
 
 
 def test_reporter_sees_a_real_run(tmp_path: Path) -> None:
