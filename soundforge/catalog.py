@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -259,6 +260,9 @@ class Catalog:
     def __init__(self, path: str | Path, *, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self.write_lock = threading.RLock()
+        """Held by this process's writers around each write transaction: threads of one process queue here
+        instead of in SQLite's busy handler, which sleeps in millisecond steps."""
         self._migrate()
 
     def __repr__(self) -> str:
@@ -283,20 +287,21 @@ class Catalog:
         """A write transaction (``BEGIN IMMEDIATE``), committed on success, rolled back on error."""
         conn = self.connect()
         try:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise CatalogError(f"Could not start a write on {self.path}: {exc}.", path=str(self.path)) from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise CatalogError(f"Could not commit to {self.path}: {exc}.", path=str(self.path)) from exc
+            with self.write_lock:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise CatalogError(f"Could not start a write on {self.path}: {exc}.", path=str(self.path)) from exc
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK")
+                    raise CatalogError(f"Could not commit to {self.path}: {exc}.", path=str(self.path)) from exc
         finally:
             conn.close()
 

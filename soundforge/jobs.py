@@ -102,22 +102,23 @@ class JobStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` on the store's connection; commit on success, roll back on error."""
         conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise CatalogError(f"Could not start a write on {self.catalog.path}: {exc}.") from exc
-        try:
-            yield conn
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise CatalogError(f"Could not commit to {self.catalog.path}: {exc}.") from exc
+        with self.catalog.write_lock:  # this process's writers queue here, not in SQLite's sleeping busy wait
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise CatalogError(f"Could not start a write on {self.catalog.path}: {exc}.") from exc
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise CatalogError(f"Could not commit to {self.catalog.path}: {exc}.") from exc
 
     # -- reads -----------------------------------------------------------------------
     def done_inputs(self) -> dict[str, set[str | None]]:

@@ -21,12 +21,12 @@ attempts keep failing is disabled after ``disable_after`` consecutive failures.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import email.utils
 import logging
 import math
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -48,6 +48,7 @@ __all__ = ["AttemptResult", "Backoff", "DeliverySummary", "Dispatcher", "retry_a
 logger = logging.getLogger("soundforge.webhooks")
 
 USER_AGENT = "soundforge-webhooks/1"
+
 
 
 @dataclass(frozen=True)
@@ -278,12 +279,12 @@ class Dispatcher:
         self.only = None if webhook_ids is None else set(webhook_ids)
         self._cond = threading.Condition()
         self._inflight: dict[str, int] = {}
-        self._pools: dict[str, cf.ThreadPoolExecutor] = {}
         self._clients: dict[str, Any] = {}
         self._endpoints: dict[str, tuple[Endpoint, str]] = {}
         self._counts = {"attempts": 0, "delivered": 0, "failed": 0}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._halt = threading.Event()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -313,55 +314,60 @@ class Dispatcher:
         return self._endpoints[webhook_id]
 
     def tick(self) -> int:
-        """Claim what is due for every endpoint with a free sender and start the attempts; returns how many."""
+        """Start sender threads for endpoints with deliveries due (up to ``senders`` each); returns how many."""
+        if self._halt.is_set():
+            return 0
         conn = self.catalog.connect()
         try:
             due = outbox.due_endpoints(conn, webhook_ids=self.only)
-            started = 0
-            for webhook_id in due:
-                with self._cond:
-                    free = self.senders - self._inflight.get(webhook_id, 0)
-                if free <= 0:
-                    continue
-                endpoint = self._endpoint(webhook_id)
-                if endpoint is None:
-                    continue
-                claimed = outbox.claim(conn, webhook_id=webhook_id, limit=free,
-                                       lease_s=self.timeout_s * 3 + 30)
-                for item in claimed:
-                    self._submit(item, *endpoint)
-                started += len(claimed)
-            return started
         finally:
             conn.close()
-
-    def _submit(self, item: outbox.Claimed, endpoint: Endpoint, secret: str, *, count_failure: bool = True) -> None:
-        with self._cond:
-            self._inflight[item.webhook_id] = self._inflight.get(item.webhook_id, 0) + 1
-            pool = self._pools.get(item.webhook_id)
-            if pool is None:
-                pool = self._pools[item.webhook_id] = cf.ThreadPoolExecutor(
-                    max_workers=self.senders, thread_name_prefix=f"webhook-{item.webhook_id[-6:]}")
-                self._clients[item.webhook_id] = self.make_client()
-            client = self._clients[item.webhook_id]
-        pool.submit(self._attempt, client, item, endpoint, secret, count_failure)
-
-    def _attempt(self, client: Any, item: outbox.Claimed, endpoint: Endpoint, secret: str,
-                 count_failure: bool) -> AttemptResult | None:
-        try:
-            result = send(client, url=endpoint.url, secret=secret, event=item.event,
-                          allow_private=endpoint.allow_private, timeout_s=self.timeout_s, resolver=self.resolver)
-            return self.record(item, result, count_failure=count_failure)
-        except Exception as exc:  # a bug or a catalog failure must not kill the sender thread
-            logger.warning("webhook %s: delivery %s could not be recorded (%s: %s); it stays pending",
-                           item.webhook_id, item.delivery_id, type(exc).__name__, exc)
-            return None
-        finally:
+        started = 0
+        for webhook_id, count in due.items():
             with self._cond:
-                self._inflight[item.webhook_id] -= 1
+                running = self._inflight.get(webhook_id, 0)
+            wanted = min(self.senders - running, count)
+            if wanted <= 0:
+                continue
+            endpoint = self._endpoint(webhook_id)
+            if endpoint is None:
+                continue
+            with self._cond:
+                client = self._clients.get(webhook_id)
+                if client is None:
+                    client = self._clients[webhook_id] = self.make_client()
+                self._inflight[webhook_id] = running + wanted
+            for n in range(wanted):
+                threading.Thread(target=self._sender, args=(client, webhook_id, *endpoint), daemon=True,
+                                 name=f"webhook-{webhook_id[-6:]}-{running + n}").start()
+            started += wanted
+        return started
+
+    def _sender(self, client: Any, webhook_id: str, endpoint: Endpoint, secret: str) -> None:
+        """One sender of one endpoint: claim a due delivery, attempt it, record it; until none is due."""
+        conn = None
+        try:
+            conn = self.catalog.connect()
+            while not self._halt.is_set() and self._endpoints.get(webhook_id) is not None:
+                with self.catalog.write_lock:
+                    claimed = outbox.claim(conn, webhook_id=webhook_id, limit=1, lease_s=self.timeout_s * 3 + 30)
+                if not claimed:
+                    break
+                result = send(client, url=endpoint.url, secret=secret, event=claimed[0].event,
+                              allow_private=endpoint.allow_private, timeout_s=self.timeout_s, resolver=self.resolver)
+                self.record(claimed[0], result, conn=conn)
+        except Exception as exc:  # a busy or broken catalog: the deliveries stay pending, never crash a stage
+            logger.warning("webhook %s: sender stopped (%s: %s); pending deliveries wait for the next run",
+                           webhook_id, type(exc).__name__, exc)
+        finally:
+            if conn is not None:
+                conn.close()
+            with self._cond:
+                self._inflight[webhook_id] -= 1
                 self._cond.notify_all()
 
-    def record(self, item: outbox.Claimed, result: AttemptResult, *, count_failure: bool = True) -> AttemptResult:
+    def record(self, item: outbox.Claimed, result: AttemptResult, *, count_failure: bool = True,
+               conn: sqlite3.Connection | None = None) -> AttemptResult:
         """Settle one attempt in the catalog and log it (no header, body or secret is logged)."""
         if result.ok:
             outcome, wait = "delivered", None
@@ -369,14 +375,17 @@ class Dispatcher:
             outcome, wait = "retry", self.backoff.delay(item.attempt, retry_after=result.retry_after_s)
         else:
             outcome, wait = "failed", None
-        conn = self.catalog.connect()
+        own = conn is None
+        db = self.catalog.connect() if conn is None else conn
         try:
-            disabled = outbox.settle(conn, item, started_at=result.started_at, status_code=result.status_code,
-                                     duration_s=result.duration_s, error=result.error, outcome=outcome,
-                                     retry_in_s=wait, count_failure=count_failure,
-                                     disable_after=self.disable_after)
+            with self.catalog.write_lock:
+                disabled = outbox.settle(db, item, started_at=result.started_at, status_code=result.status_code,
+                                         duration_s=result.duration_s, error=result.error, outcome=outcome,
+                                         retry_in_s=wait, count_failure=count_failure,
+                                         disable_after=self.disable_after)
         finally:
-            conn.close()
+            if own:
+                db.close()
         with self._cond:
             self._counts["attempts"] += 1
             if outcome in ("delivered", "failed"):
@@ -424,8 +433,11 @@ class Dispatcher:
         start = time.monotonic()
         before = dict(self._counts)
         deadline = math.inf if timeout_s is None else start + max(0.0, timeout_s)
+        self._halt.clear()
         idle = 0
         while True:
+            if time.monotonic() >= deadline:
+                self._halt.set()  # senders finish the attempt they are in, then stop
             if self.tick():
                 idle = 0
                 continue
@@ -440,6 +452,7 @@ class Dispatcher:
                 if idle > 3:
                     break
             time.sleep(min(wait + 0.01, 1.0) if wait > 0 else self.poll_s)
+        self._halt.clear()
         conn = self.catalog.connect()
         try:
             sql = "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'"
@@ -460,13 +473,11 @@ class Dispatcher:
         endpoint = self._endpoint(item.webhook_id)
         if endpoint is None:
             return None
-        with self._cond:
-            self._inflight[item.webhook_id] = self._inflight.get(item.webhook_id, 0) + 1
-        client = self.make_client()
-        try:
-            return self._attempt(client, item, *endpoint, False)
-        finally:
-            client.close()
+        url, secret = endpoint[0], endpoint[1]
+        with self.make_client() as client:
+            result = send(client, url=url.url, secret=secret, event=item.event, allow_private=url.allow_private,
+                          timeout_s=self.timeout_s, resolver=self.resolver)
+        return self.record(item, result, count_failure=False)
 
     # -- background ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -500,22 +511,22 @@ class Dispatcher:
         return summary
 
     def close(self) -> None:
-        """Stop the background thread; let running attempts finish in their threads; close clients."""
+        """Stop the background thread and the senders (each ends the attempt it is in); close clients."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
+        self._halt.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         with self._cond:
-            pools, clients = list(self._pools.values()), list(self._clients.values())
-        for pool in pools:
-            pool.shutdown(wait=False)
-        if not self.inflight():
-            for client in clients:
-                with contextlib.suppress(Exception):
-                    client.close()
+            while sum(self._inflight.values()):
+                self._cond.wait(timeout=self.timeout_s * 3)
+            clients = list(self._clients.values())
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
 
     def __enter__(self) -> Dispatcher:
         return self
