@@ -118,13 +118,22 @@ def _alive(pid: int) -> bool:
 
 def due_endpoints(conn: sqlite3.Connection, *, now: str | None = None,
                   webhook_ids: Iterable[str] | None = None) -> dict[str, int]:
-    """Active endpoints with deliveries due (pending, next attempt passed): ``webhook_id -> count``."""
+    """Active endpoints with deliveries a sender may take now: ``webhook_id -> count``.
+
+    Due (pending, next attempt passed) and not leased by a live process (see :func:`claim`).
+    """
+    stamp = now or utcnow()
     rows = conn.execute(
-        "SELECT d.webhook_id, COUNT(*) FROM deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id "
-        "WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.active = 1 GROUP BY d.webhook_id",
-        (now or utcnow(),)).fetchall()
+        "SELECT d.webhook_id, CASE WHEN d.lease_until IS NULL OR d.lease_until <= ? THEN NULL ELSE d.lease_pid END "
+        "AS holder, COUNT(*) FROM deliveries d JOIN webhooks w ON w.webhook_id = d.webhook_id "
+        "WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.active = 1 GROUP BY d.webhook_id, holder",
+        (stamp, stamp)).fetchall()
     wanted = None if webhook_ids is None else set(webhook_ids)
-    return {r[0]: int(r[1]) for r in rows if wanted is None or r[0] in wanted}
+    due: dict[str, int] = {}
+    for webhook_id, holder, count in rows:
+        if (wanted is None or webhook_id in wanted) and (holder is None or not _alive(int(holder))):
+            due[webhook_id] = due.get(webhook_id, 0) + int(count)
+    return due
 
 
 def next_due(conn: sqlite3.Connection, *, webhook_ids: Iterable[str] | None = None) -> str | None:

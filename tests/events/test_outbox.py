@@ -84,10 +84,12 @@ def test_claims_lease_deliveries_and_take_over_those_of_dead_processes(ws: Works
     try:
         first = outbox.claim(conn, webhook_id=hook, limit=2, lease_s=60)
         assert [c.attempt for c in first] == [1, 1]
+        assert outbox.due_endpoints(conn) == {hook: 1}  # leased by this live process: not due for a sender
         assert len(outbox.claim(conn, webhook_id=hook, limit=5, lease_s=60)) == 1  # the two leased are not free
         dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True)
         conn.execute("UPDATE deliveries SET lease_pid = ?", (int(dead.stdout),))
+        assert outbox.due_endpoints(conn) == {hook: 3}
         again = outbox.claim(conn, webhook_id=hook, limit=5, lease_s=60)
         assert sorted(c.delivery_id for c in again) == [1, 2, 3]
         assert {c.attempt for c in again} == {2}
