@@ -21,7 +21,8 @@ _LAZY = {
     "load_settings": ("soundforge.config", "load_settings"),
 }
 _SUBMODULES = {"audio", "batch", "catalog", "cli", "config", "errors", "plot", "storage", "workspace",
-               "analysis", "separation", "spotify", "download", "runner", "progress", "resilience"}
+               "analysis", "separation", "spotify", "download", "runner", "progress", "resilience", "events",
+               "webhooks"}
 
 __all__ = ["Settings", "SoundforgeError", "Workspace", "__version__", "load_settings", *sorted(_SUBMODULES)]
 

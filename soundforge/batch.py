@@ -486,10 +486,11 @@ class _BatchRun:
 
     def _on_result(self, result: ChunkResult, job_ids: Sequence[int]) -> None:
         share = result.duration_s / max(len(job_ids), 1)
-        for job_id in job_ids:
-            self.store.finish(job_id, status="done" if result.ok else "failed", duration_s=share,
-                              error=result.error, error_type=result.error_type)
         chunk = result.chunk
+        for job_id in job_ids:  # a failed chunk of several items is re-run item by item: no job.failed yet
+            self.store.finish(job_id, status="done" if result.ok else "failed", duration_s=share,
+                              error=result.error, error_type=result.error_type,
+                              retrying=not result.ok and len(chunk.items) > 1)
         if not result.ok and len(chunk.items) > 1:
             # Isolate the failure: each item of the failed chunk runs alone, first in line.
             alone = [self._chunk((item,), attempt=chunk.attempt + 1) for item in chunk.items]
@@ -538,6 +539,18 @@ class _BatchRun:
         summary.attrs["run_dir"] = str(self.run_dir)
         summary.attrs["summary_path"] = str(self.run_dir / "summary.parquet")
         return summary
+
+    def finished_event(self, *, notebook: str, seconds: float) -> None:
+        """Write the ``batch.finished`` event (counts of the summary) to the outbox."""
+        from .events import outbox
+        from .events.types import batch_finished
+
+        counts = self.frame()["status"].value_counts()
+        with self.store.transaction() as conn:
+            outbox.emit(conn, "batch.finished", batch_finished(
+                run_id=self.run_id, notebook=notebook, total=len(self.items), done=int(counts.get("done", 0)),
+                skipped=int(counts.get("skipped", 0)), failed=int(counts.get("failed", 0)), seconds=seconds,
+                summary_path=self.ws.storage.relative(self.run_dir / "summary.parquet")))
 
     def write_summary(self) -> Path:
         target = self.run_dir / "summary.parquet"
@@ -636,24 +649,33 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
                           items=item_list, input_hashes=input_hashes, out_dir=target, run_dir=run_dir,
                           workers=workers, chunk_size=chunk_size, timeout=timeout, force=force,
                           reporter=reporter, errors=errors)
-        store.mark_interrupted()
-        state.emit("start", total=len(item_list), workers=workers)
-        state.plan()
-        state.write_summary()
-        try:
-            with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as executor:
-                try:
-                    state.loop(executor)
-                    if state.failure is not None:
-                        state.abort("another item failed and errors='raise'")
-                except BaseException as exc:
-                    state.abort(f"the run was interrupted ({type(exc).__name__})")
-                    raise
-        finally:
-            pool.close()
+        started = time.monotonic()
+        with ws.webhooks.delivering():
+            store.mark_interrupted()
+            state.emit("start", total=len(item_list), workers=workers)
+            state.plan()
             state.write_summary()
-            summary = state.frame()
-            state.emit("end", result=summary)
+            try:
+                with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as executor:
+                    try:
+                        state.loop(executor)
+                        if state.failure is not None:
+                            state.abort("another item failed and errors='raise'")
+                    except BaseException as exc:
+                        state.abort(f"the run was interrupted ({type(exc).__name__})")
+                        raise
+            finally:
+                pool.close()
+                state.write_summary()
+                summary = state.frame()
+                state.emit("end", result=summary)
+                try:
+                    state.finished_event(notebook=path.name, seconds=time.monotonic() - started)
+                except Exception as exc:  # never hide the run's own outcome behind a notification
+                    from .progress import logger
+
+                    logger.warning("batch %s: the batch.finished event could not be written (%s: %s)", run_id,
+                                   type(exc).__name__, exc)
     if state.failure is not None:
         first = state.failure
         raise BatchError(f"Batch item(s) {list(first.chunk.items)} failed: {first.error}. The output notebook is "

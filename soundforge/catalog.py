@@ -18,8 +18,9 @@ analyses    analysis results: one row per (track, analyzer version, parameters)
 stems       separated stems: one row per (track, model, stem)
 jobs        one row per attempt of a stage item (runner bookkeeping)
 events      outbox of events, written in the same transaction as the change
-webhooks    registered webhook endpoints
-deliveries  webhook delivery attempts
+webhooks    registered webhook endpoints (secrets are kept outside the catalog, schema v3)
+deliveries  one row per (event, endpoint): state of its delivery (schema v3: duration, lease)
+delivery_attempts  one row per HTTP attempt of a delivery (schema v3)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,7 +153,30 @@ CREATE TABLE track_sources (
 CREATE INDEX track_sources_track ON track_sources (track_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+ALTER TABLE webhooks ADD COLUMN allow_private INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE webhooks ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;     -- consecutive failed attempts
+ALTER TABLE webhooks ADD COLUMN disabled_reason TEXT;
+ALTER TABLE webhooks ADD COLUMN last_delivery_at TEXT;
+ALTER TABLE webhooks ADD COLUMN last_status TEXT;                        -- HTTP status or error kind
+ALTER TABLE deliveries ADD COLUMN created_at TEXT;
+ALTER TABLE deliveries ADD COLUMN duration_s REAL;                       -- of the last attempt
+ALTER TABLE deliveries ADD COLUMN lease_until TEXT;                      -- a sender holds the row until then
+ALTER TABLE deliveries ADD COLUMN lease_pid INTEGER;                     -- ... from this process
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX deliveries_webhook ON deliveries (webhook_id, status);
+CREATE TABLE delivery_attempts (
+    delivery_id   INTEGER NOT NULL REFERENCES deliveries(delivery_id),
+    attempt       INTEGER NOT NULL,
+    started_at    TEXT NOT NULL,
+    status_code   INTEGER,                  -- HTTP status, NULL when no answer came
+    duration_s    REAL NOT NULL,
+    error         TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 """SQL script that brings the schema from version ``i`` to ``i + 1`` (index ``i``)."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -189,18 +214,25 @@ COLUMNS: dict[str, dict[str, str]] = {
     "events": {"event_id": "string", "type": "string", "payload": "object", "created_at": _TS},
     "webhooks": {
         "webhook_id": "string", "url": "string", "event_types": "object", "active": "boolean",
-        "created_at": _TS,
+        "created_at": _TS, "allow_private": "boolean", "failures": "Int64", "disabled_reason": "string",
+        "last_delivery_at": _TS, "last_status": "string",
     },
     "deliveries": {
         "delivery_id": "Int64", "event_id": "string", "webhook_id": "string", "status": "string",
         "attempts": "Int64", "response_status": "Int64", "last_error": "string",
-        "next_attempt_at": _TS, "delivered_at": _TS,
+        "next_attempt_at": _TS, "delivered_at": _TS, "created_at": _TS, "duration_s": "float64",
+        "lease_until": _TS, "lease_pid": "Int64",
+    },
+    "delivery_attempts": {
+        "delivery_id": "Int64", "attempt": "Int64", "started_at": _TS, "status_code": "Int64",
+        "duration_s": "float64", "error": "string",
     },
 }
 """Columns and pandas dtypes of each table as returned by :meth:`Catalog.table`.
 
 JSON columns (``artists``, ``params``, ``features``...) come back decoded
-(lists / dicts, dtype ``object``). ``webhooks.secret`` is never returned.
+(lists / dicts, dtype ``object``). ``webhooks.secret`` is never returned (and, from schema v3 on, never
+holds a secret: see :mod:`soundforge.events.secrets`).
 """
 
 _JSON_COLUMNS = {"artists", "artist_ids", "params", "features", "payload", "event_types"}
@@ -228,6 +260,9 @@ class Catalog:
     def __init__(self, path: str | Path, *, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self.write_lock = threading.RLock()
+        """Held by this process's writers around each write transaction: threads of one process queue here
+        instead of in SQLite's busy handler, which sleeps in millisecond steps."""
         self._migrate()
 
     def __repr__(self) -> str:
@@ -252,20 +287,21 @@ class Catalog:
         """A write transaction (``BEGIN IMMEDIATE``), committed on success, rolled back on error."""
         conn = self.connect()
         try:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise CatalogError(f"Could not start a write on {self.path}: {exc}.", path=str(self.path)) from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise CatalogError(f"Could not commit to {self.path}: {exc}.", path=str(self.path)) from exc
+            with self.write_lock:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise CatalogError(f"Could not start a write on {self.path}: {exc}.", path=str(self.path)) from exc
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK")
+                    raise CatalogError(f"Could not commit to {self.path}: {exc}.", path=str(self.path)) from exc
         finally:
             conn.close()
 
@@ -343,9 +379,11 @@ class Catalog:
 
     @staticmethod
     def add_event(conn: sqlite3.Connection, *, event_id: str, type: str, payload: Mapping[str, Any]) -> None:
-        """Write an event to the outbox in the caller's transaction."""
-        conn.execute("INSERT INTO events (event_id, type, payload, created_at) VALUES (?, ?, ?, ?)",
-                     (event_id, type, json.dumps(dict(payload), default=str), utcnow()))
+        """Write an event to the outbox in the caller's transaction, with one pending delivery per subscribed
+        endpoint (see :func:`soundforge.events.outbox.emit`)."""
+        from .events.outbox import emit
+
+        emit(conn, type, payload, event_id=event_id)
 
     # -- reads -------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:

@@ -10,6 +10,9 @@
     soundforge [--root DIR] status              tables of the catalog and storage
     soundforge [--root DIR] batch NOTEBOOK (--tracks ID... | --all) [-p NAME VALUE]...
                                                 run a parameterised notebook per track (papermill)
+    soundforge [--root DIR] webhooks add URL [--events T,...] [--allow-private] [--secret-env VAR]
+    soundforge [--root DIR] webhooks list|remove ID|enable ID|disable ID|test ID|deliver
+                                                signed notifications of events (docs/webhooks.md)
     soundforge [--root DIR] demo                the main job on the built-in demo songs
 
 Every command has ``--help``. Errors print one line (``error: ...``) and exit 1.
@@ -180,6 +183,52 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    """``soundforge webhooks``: register, list, test endpoints; deliver what is pending."""
+    import os
+
+    ws = _workspace(args)
+    hooks = ws.webhooks
+    action = args.action
+    if action == "add":
+        secret = None
+        if args.secret_env:
+            secret = os.environ.get(args.secret_env)
+            if not secret:
+                print(f"error: --secret-env {args.secret_env}: that environment variable is not set or empty.",
+                      file=sys.stderr)
+                return 1
+        events = [e.strip() for e in args.events.split(",")] if args.events else None
+        hook = hooks.add(args.url, events=events, secret=secret, allow_private=args.allow_private,
+                         _flag="--allow-private")
+        print(f"webhook {hook.webhook_id} added: {hook.url} (events: {', '.join(hook.events)})")
+        if secret is None:
+            print(f"secret (shown once, give it to the receiver; it is never printed again): {hook.secret}")
+        return 0
+    if action == "list":
+        df = hooks.list()
+        df["events"] = df["events"].map(", ".join)
+        _show(df, ["webhook_id", "url", "events", "active", "failures", "pending", "delivered", "failed",
+                   "last_delivery_at", "last_status", "disabled_reason"])
+        return 0
+    if action in ("remove", "enable", "disable"):
+        getattr(hooks, action)(args.webhook_id)
+        print(f"webhook {args.webhook_id}: {action}d")
+        return 0
+    if action == "test":
+        result = hooks.test(args.webhook_id)
+        if result.ok:
+            print(f"webhook {args.webhook_id}: test event {result.event_id} delivered (HTTP {result.status_code}, "
+                  f"{result.duration_s * 1000:.0f} ms)")
+            return 0
+        print(f"webhook {args.webhook_id}: test event {result.event_id} failed: {result.error}", file=sys.stderr)
+        return 1
+    summary = hooks.deliver(timeout=args.timeout, retry_failed=args.retry_failed, now=args.now)
+    print(f"{summary.attempts} attempt(s): {summary.delivered} delivered, {summary.failed} failed for good; "
+          f"{summary.pending} still pending ({summary.seconds:.1f} s)")
+    return 1 if summary.failed else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``soundforge demo``: run the main job on the built-in demo songs."""
     from .demo import run_demo
@@ -286,6 +335,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-run tracks already done")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("webhooks", help="signed HTTP notifications of events (add, list, test, deliver...)",
+                       description="Register HTTP endpoints that receive signed Standard Webhooks notifications "
+                                   "when tracks are fetched, downloaded, analysed or separated, when jobs fail and "
+                                   "when batch runs finish (see docs/webhooks.md).")
+    hooks = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    h = hooks.add_parser("add", help="register an endpoint (prints its new secret once)",
+                         description="Register an https endpoint. A secret is generated and printed once unless "
+                                     "--secret-env names a variable holding a whsec_ secret.")
+    h.add_argument("url", metavar="URL", help="https://... (no credentials in it)")
+    h.add_argument("--events", default=None, metavar="TYPES",
+                   help="comma-separated event types (default: all): track.fetched, track.downloaded, "
+                        "track.analyzed, track.separated, job.failed, batch.finished")
+    h.add_argument("--allow-private", action="store_true",
+                   help="allow http:// and loopback/private addresses (development and tests only)")
+    h.add_argument("--secret-env", default=None, metavar="VAR",
+                   help="read the endpoint's whsec_ secret from this environment variable")
+    hooks.add_parser("list", help="registered endpoints and their delivery health")
+    for name, text in (("remove", "forget an endpoint and its deliveries"), ("enable", "send to an endpoint again"),
+                       ("disable", "stop sending to an endpoint"), ("test", "send a test event to an endpoint now")):
+        h = hooks.add_parser(name, help=text)
+        h.add_argument("webhook_id", metavar="ID", help="the endpoint's id (see: webhooks list)")
+    h = hooks.add_parser("deliver", help="send pending deliveries (e.g. after a crash)")
+    h.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="also wait for retries due within this time (default 60)")
+    h.add_argument("--now", action="store_true", help="send every pending delivery now, ignoring the backoff")
+    h.add_argument("--retry-failed", action="store_true", help="give failed deliveries new attempts")
+    p.set_defaults(func=cmd_webhooks)
 
     p = sub.add_parser("demo", help="run the main job on the built-in demo songs",
                        description="Import the demo songs into a workspace and show the results "

@@ -13,6 +13,9 @@ setting                         environment variable                        defa
 ``offline``                     ``SOUNDFORGE_OFFLINE``                      ``False``
 ``demucs_repo``                 ``SOUNDFORGE_DEMUCS_REPO``                  ``None``
 ``spotdl``                      ``SOUNDFORGE_SPOTDL``                       ``spotdl`` on ``PATH``
+``webhook_timeout_s``           ``SOUNDFORGE_WEBHOOK_TIMEOUT_S``            ``10``
+``webhook_backoff_s``           ``SOUNDFORGE_WEBHOOK_BACKOFF_S``            ``5`` (then x4 per attempt)
+``webhook_drain_s``             ``SOUNDFORGE_WEBHOOK_DRAIN_S``              ``10``
 ==============================  ==========================================  =============================
 """
 
@@ -40,6 +43,9 @@ _ENV = {
     "offline": "SOUNDFORGE_OFFLINE",
     "demucs_repo": "SOUNDFORGE_DEMUCS_REPO",
     "spotdl": "SOUNDFORGE_SPOTDL",
+    "webhook_timeout_s": "SOUNDFORGE_WEBHOOK_TIMEOUT_S",
+    "webhook_backoff_s": "SOUNDFORGE_WEBHOOK_BACKOFF_S",
+    "webhook_drain_s": "SOUNDFORGE_WEBHOOK_DRAIN_S",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -70,6 +76,13 @@ class Settings:
         Local folder holding demucs weights (demucs's ``--repo`` layout).
     spotdl : str
         spotdl executable.
+    webhook_timeout_s : float
+        Time limit of one webhook delivery attempt (connect, send, answer), in seconds.
+    webhook_backoff_s : float
+        Delay before a webhook delivery's second attempt, in seconds; each later one waits 4 times longer.
+    webhook_drain_s : float
+        At most how long a stage keeps sending webhook deliveries after its last item, in seconds
+        (what is left is sent by the next stage run or ``ws.webhooks.deliver()``).
     """
 
     home: Path = field(default_factory=lambda: Path("~/soundforge").expanduser())
@@ -82,6 +95,9 @@ class Settings:
     offline: bool = False
     demucs_repo: Path | None = None
     spotdl: str = "spotdl"
+    webhook_timeout_s: float = 10.0
+    webhook_backoff_s: float = 5.0
+    webhook_drain_s: float = 10.0
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some settings changed (validated like :func:`load_settings`)."""
@@ -91,10 +107,15 @@ class Settings:
 def _coerce(name: str, value: Any, source: str) -> Any:
     """Convert one raw value (argument or environment string) to the field's type."""
     try:
-        if name in {"max_audio_s", "ffmpeg_timeout_s"}:
+        if name in {"max_audio_s", "ffmpeg_timeout_s", "webhook_timeout_s"}:
             number = float(value)
             if not number > 0:
                 raise ValueError("must be > 0")
+            return number
+        if name in {"webhook_backoff_s", "webhook_drain_s"}:
+            number = float(value)
+            if not number >= 0 or number == float("inf"):
+                raise ValueError("must be a number of seconds >= 0")
             return number
         if name == "offline":
             if isinstance(value, bool):

@@ -36,6 +36,8 @@ Each one names the input it is about and says what to do next; the
     ├── BatchError                   a papermill batch could not run
     │   └── SecretParameterError     a parameter name looks like a secret
     └── WebhookError                 webhook delivery failed (transient)
+        ├── UnsafeDestination        an endpoint resolves to a loopback/private/link-local/metadata address
+        └── WebhookSignatureError    a received webhook's signature or timestamp does not verify
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ __all__ = [
     "SpotifyUnavailable",
     "StageError",
     "StorageError",
+    "UnsafeDestination",
     "WebhookError",
+    "WebhookSignatureError",
     "WorkerCrashed",
     "is_transient",
 ]
@@ -295,3 +299,20 @@ class WebhookError(SoundforgeError):
     """A webhook delivery failed."""
 
     transient = True
+
+
+class UnsafeDestination(WebhookError):
+    """A webhook endpoint's host resolves to an address we refuse to send to (SSRF protection).
+
+    Loopback, private, link-local (cloud metadata included), multicast and other
+    non-public addresses are refused unless the endpoint was added with
+    ``allow_private=True``. Retrying does not help: the DNS answer is the problem.
+    """
+
+    transient = False
+
+
+class WebhookSignatureError(WebhookError, ValueError):
+    """A received webhook does not verify: missing headers, a stale timestamp or no matching signature."""
+
+    transient = False

@@ -7,6 +7,10 @@ job row are committed together or not at all. An item is *done* for a stage
 when a ``done`` row exists with the same ``params_hash`` and ``input_hash``.
 ``running`` rows left by a run whose process died (``kill -9``) are marked
 ``failed`` (``error_type`` ``Interrupted``) by the next run of the stage.
+
+Every attempt that ends ``failed`` for good (no retry follows: the last attempt,
+a cancelled or refused one, an interrupted run) writes a ``job.failed`` event to
+the outbox (:mod:`soundforge.events.outbox`) in the transaction that marks it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any
 
 from .catalog import Catalog, utcnow
 from .errors import CatalogError
+from .events import outbox
+from .events.types import job_failed
 
 __all__ = ["JobStore", "new_run_id", "params_hash"]
 
@@ -96,22 +102,23 @@ class JobStore:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` on the store's connection; commit on success, roll back on error."""
         conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise CatalogError(f"Could not start a write on {self.catalog.path}: {exc}.") from exc
-        try:
-            yield conn
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise CatalogError(f"Could not commit to {self.catalog.path}: {exc}.") from exc
+        with self.catalog.write_lock:  # this process's writers queue here, not in SQLite's sleeping busy wait
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise CatalogError(f"Could not start a write on {self.catalog.path}: {exc}.") from exc
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise CatalogError(f"Could not commit to {self.catalog.path}: {exc}.") from exc
 
     # -- reads -----------------------------------------------------------------------
     def done_inputs(self) -> dict[str, set[str | None]]:
@@ -133,11 +140,15 @@ class JobStore:
         if not dead:
             return 0
         with self.transaction() as conn:
+            ids = [r[0] for r in conn.execute(
+                f"SELECT job_id FROM jobs WHERE status = 'running' AND stage = ? "
+                f"AND run_id IN ({', '.join('?' * len(dead))})", (self.stage, *dead))]
             cur = conn.execute(
                 f"UPDATE jobs SET status = 'failed', error_type = 'Interrupted', finished_at = ?, "
                 f"error = 'The run was interrupted (its process ended) before this attempt finished.' "
                 f"WHERE status = 'running' AND stage = ? AND run_id IN ({', '.join('?' * len(dead))})",
                 (utcnow(), self.stage, *dead))
+            self._failed_events(conn, ids)
             return cur.rowcount
 
     def start(self, item: str, *, input_hash: str | None, attempt: int) -> int:
@@ -151,19 +162,37 @@ class JobStore:
 
     def finish(self, job_id: int, *, status: str, duration_s: float, error: str | None = None,
                error_type: str | None = None,
-               record: Callable[[sqlite3.Connection], None] | None = None) -> None:
-        """End an attempt: run ``record(conn)`` (the stage's writes) and update the row, in one transaction."""
+               record: Callable[[sqlite3.Connection], None] | None = None, retrying: bool = False) -> None:
+        """End an attempt: run ``record(conn)`` (the stage's writes) and update the row, in one transaction.
+
+        A ``failed`` attempt also writes a ``job.failed`` event there, unless ``retrying`` (another
+        attempt of the item follows).
+        """
         with self.transaction() as conn:
             if record is not None:
                 record(conn)
             conn.execute("UPDATE jobs SET status = ?, error = ?, error_type = ?, finished_at = ?, duration_s = ? "
                          "WHERE job_id = ?", (status, error, error_type, utcnow(), duration_s, job_id))
+            if status == "failed" and not retrying:
+                self._failed_events(conn, [job_id])
 
     def add_failed(self, item: str, *, input_hash: str | None, attempt: int, error: str, error_type: str) -> None:
         """Record an attempt that failed before it started (e.g. an open circuit breaker)."""
         now = utcnow()
         with self.transaction() as conn:
-            conn.execute(
+            cur = conn.execute(
                 "INSERT INTO jobs (run_id, stage, item, params_hash, input_hash, status, attempts, error, "
                 "error_type, started_at, finished_at, duration_s) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, 0)",
                 (self.run_id, self.stage, item, self.params_hash, input_hash, attempt, error, error_type, now, now))
+            self._failed_events(conn, [int(cur.lastrowid or 0)])
+
+    def _failed_events(self, conn: sqlite3.Connection, job_ids: list[int]) -> None:
+        """``job.failed`` events for these job rows, in the caller's transaction."""
+        if not job_ids:
+            return
+        rows = conn.execute(f"SELECT job_id, run_id, stage, item, attempts, error, error_type FROM jobs "
+                            f"WHERE job_id IN ({', '.join('?' * len(job_ids))}) ORDER BY job_id", job_ids).fetchall()
+        root = self.catalog.path.parent
+        outbox.emit_many(conn, "job.failed", [
+            job_failed(job_id=r[0], run_id=r[1], stage=r[2], item=r[3], attempts=r[4], error=r[5], error_type=r[6],
+                       root=root) for r in rows])

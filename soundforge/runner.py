@@ -313,9 +313,11 @@ class _Run:
         if outcome.traceback and exc.__traceback__ is None and exc.__cause__ is None:
             exc.__cause__ = RemoteTraceback(outcome.traceback)
         text = outcome.error_text
-        self.store.finish(run.job_id, status="failed", duration_s=took, error=text, error_type=outcome.error_type)
+        retry = self.stop_error is None and self.policy.should_retry(exc, attempt=run.attempt)
+        self.store.finish(run.job_id, status="failed", duration_s=took, error=text, error_type=outcome.error_type,
+                          retrying=retry)
         self._feed_breaker(outcome, exc)
-        if self.stop_error is None and self.policy.should_retry(exc, attempt=run.attempt):
+        if retry:
             delay = self.policy.delay(attempt=run.attempt)
             heapq.heappush(self.retries, (time.monotonic() + delay, next(self.ids), run.item, run.attempt + 1))
             self.emit("item_retry", item=run.item.key, attempt=run.attempt, error=text, delay_s=delay)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .executors import Executor
     from .resilience import BreakerBoard, RetryPolicy
     from .runner import Existing, Record, StageSpec, WorkItem
+    from .webhooks import Webhooks
 
 __all__ = ["ANALYZE_COLUMNS", "DOWNLOAD_COLUMNS", "IMPORT_COLUMNS", "Workspace"]
 
@@ -67,6 +68,21 @@ class Workspace:
         """The storage root."""
         return self.storage.root
 
+    @functools.cached_property
+    def webhooks(self) -> Webhooks:
+        """This workspace's webhook endpoints and deliveries (see :class:`soundforge.webhooks.Webhooks`).
+
+        Secrets live in ``<root>/.secrets/webhooks/`` (owner-only files); delivery time limit,
+        backoff and drain come from the ``webhook_*`` settings.
+        """
+        from .events.delivery import Backoff
+        from .webhooks import Webhooks
+
+        return Webhooks(self.catalog, self.root / ".secrets" / "webhooks", root=self.root,
+                        timeout_s=self.settings.webhook_timeout_s,
+                        backoff=Backoff(initial_s=self.settings.webhook_backoff_s),
+                        drain_s=self.settings.webhook_drain_s)
+
     # -- stages --------------------------------------------------------------------
     def _run_stage(self, spec: StageSpec, items: Iterable[WorkItem | str], *,
                    params: Mapping[str, Any] | None = None, workers: int | None = None,
@@ -77,13 +93,16 @@ class Workspace:
         """Run a stage over items against this workspace's catalog (see :func:`soundforge.runner.run_stage`).
 
         Every public stage method passes its ``workers=``, ``timeout=``, ``force=``,
-        ``progress=`` and ``errors=`` keywords through here unchanged.
+        ``progress=`` and ``errors=`` keywords through here unchanged. Webhook deliveries of
+        the events the stage writes run in the background meanwhile and are drained at its end
+        (:meth:`soundforge.webhooks.Webhooks.delivering`).
         """
         from .runner import run_stage
 
-        return run_stage(spec, items, catalog=self.catalog, params=params, workers=workers, timeout=timeout,
-                         force=force, progress=progress, errors=errors, record=record, existing=existing,
-                         executor=executor, breakers=breakers, retry=retry)
+        with self.webhooks.delivering():
+            return run_stage(spec, items, catalog=self.catalog, params=params, workers=workers, timeout=timeout,
+                             force=force, progress=progress, errors=errors, record=record, existing=existing,
+                             executor=executor, breakers=breakers, retry=retry)
 
     def import_audio(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
                      max_duration_s: float | None = None, workers: int | None = None,

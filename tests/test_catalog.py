@@ -114,12 +114,12 @@ def test_export_writes_parquet(catalog: Catalog, tmp_path: Path) -> None:
 def test_events_are_written_in_the_callers_transaction(catalog: Catalog) -> None:
     with pytest.raises(RuntimeError), catalog.transaction() as conn:
         Catalog.upsert(conn, "tracks", _track("t1"), key=["track_id"])
-        Catalog.add_event(conn, event_id="e1", type="track.added", payload={"track_id": "t1"})
+        Catalog.add_event(conn, event_id="e1", type="track.fetched", payload={"track_id": "t1"})
         raise RuntimeError("rollback both")
     assert catalog.table("events").empty
     with catalog.transaction() as conn:
         Catalog.upsert(conn, "tracks", _track("t1"), key=["track_id"])
-        Catalog.add_event(conn, event_id="e1", type="track.added", payload={"track_id": "t1"})
+        Catalog.add_event(conn, event_id="e1", type="track.fetched", payload={"track_id": "t1"})
     events = catalog.table("events")
     assert events.loc[0, "payload"] == {"track_id": "t1"}
 

@@ -86,3 +86,43 @@ def test_download_command(tmp_path: Path, fake_spotdl: FakeSpotdl, capsys: pytes
     assert "Nothing to download" in capsys.readouterr().out
     choices = next(a for a in build_parser()._actions if a.dest == "command").choices["download"]  # type: ignore
     assert tuple(next(a for a in choices._actions if a.dest == "format").choices) == FORMATS
+
+
+def test_webhooks_commands(tmp_path: Path, make_audio, capsys: pytest.CaptureFixture[str],
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    from .events.receiver import Answer, Receiver
+
+    root = ["--root", str(tmp_path / "ws")]
+    monkeypatch.setenv("SOUNDFORGE_WEBHOOK_BACKOFF_S", "0.05")
+    with Receiver() as rx:
+        assert main([*root, "webhooks", "add", rx.url]) == 1
+        assert "pass --allow-private" in capsys.readouterr().err
+        assert main([*root, "webhooks", "add", rx.url, "--allow-private", "--events", "track.downloaded"]) == 0
+        out = capsys.readouterr().out
+        webhook_id = out.split()[1]
+        secret = out.split("it is never printed again): ")[1].split()[0]
+        assert secret.startswith("whsec_")
+        monkeypatch.setenv("MY_HOOK_SECRET", "whsec_" + "QUFB" * 8)
+        assert main([*root, "webhooks", "add", rx.url + "?b", "--allow-private", "--events", "batch.finished",
+                     "--secret-env", "MY_HOOK_SECRET"]) == 0
+        assert "QUFB" not in capsys.readouterr().out
+        assert main([*root, "webhooks", "test", webhook_id]) == 0
+        assert "delivered (HTTP 200" in capsys.readouterr().out
+        rx.script(Answer(503), Answer(503), Answer(503), Answer(503), Answer(503))
+        assert main([*root, "import", str(make_audio("a.wav", seconds=0.3))]) == 0
+        capsys.readouterr()
+        assert main([*root, "webhooks", "deliver", "--now", "--retry-failed"]) == 0
+        assert "1 delivered" in capsys.readouterr().out
+        assert Webhook(secret).verify(rx.requests[-1].body, rx.requests[-1].headers)["type"] == "track.downloaded"
+        assert main([*root, "webhooks", "disable", webhook_id]) == 0
+        assert main([*root, "webhooks", "list"]) == 0
+        listed = capsys.readouterr().out
+        assert "disabled by hand" in listed
+        assert secret not in listed
+        assert main([*root, "webhooks", "enable", webhook_id]) == 0
+        assert main([*root, "webhooks", "remove", webhook_id]) == 0
+        capsys.readouterr()
+        assert main([*root, "webhooks", "test", webhook_id]) == 1
+        assert f"No webhook {webhook_id!r}" in capsys.readouterr().err

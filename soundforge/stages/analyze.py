@@ -21,6 +21,8 @@ from typing import Any
 from ..catalog import Catalog, utcnow
 from ..context import ItemContext
 from ..errors import ConfigError
+from ..events import outbox
+from ..events.types import track_analyzed
 from ..jobs import params_hash
 from ..runner import StageSpec, WorkItem
 from ..storage import Storage, validate_id
@@ -122,13 +124,18 @@ def analyze_item(job: AnalyzeJob, ctx: ItemContext) -> AnalyzeResult:
 
 
 def record_analysis(conn: sqlite3.Connection, item: WorkItem, result: AnalyzeResult) -> None:
-    """Record hook: the ``analyses`` row (scalars as a JSON object; paths relative to the workspace)."""
+    """Record hook: the ``analyses`` row (scalars as a JSON object; paths relative to the workspace) and a
+    ``track.analyzed`` event."""
     storage: Storage = item.payload.storage
+    json_path = storage.relative(result.json_path)
     Catalog.upsert(conn, "analyses", {
         "track_id": item.key, "version": result.version, "params_hash": result.params_hash,
         "params": dict(result.params), "features": dict(result.features),
-        "json_path": storage.relative(result.json_path), "npz_path": storage.relative(result.npz_path),
+        "json_path": json_path, "npz_path": storage.relative(result.npz_path),
         "created_at": utcnow()}, key=["track_id", "version", "params_hash"])
+    outbox.emit(conn, "track.analyzed", track_analyzed(track_id=item.key, version=result.version,
+                                                       params_hash=result.params_hash, features=result.features,
+                                                       json_path=json_path))
 
 
 def existing_analysis(catalog: Catalog, storage: Storage, item: WorkItem) -> dict[str, Any] | None:

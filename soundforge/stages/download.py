@@ -23,6 +23,8 @@ from ..catalog import Catalog, utcnow
 from ..config import Settings
 from ..context import ItemContext
 from ..errors import ConfigError, DownloadUnavailable, ItemCancelled, ItemTimeout
+from ..events import outbox
+from ..events.types import track_downloaded
 from ..runner import Skipped, StageSpec, WorkItem
 from ..storage import Storage, validate_id
 
@@ -122,7 +124,8 @@ def download_item(job: DownloadJob, ctx: ItemContext) -> DownloadResult | Skippe
 
 
 def record_download(conn: sqlite3.Connection, item: WorkItem, result: DownloadResult) -> None:
-    """Record hook: the ``audio`` row (replacing an older one), and a ``tracks`` row if the track had none."""
+    """Record hook: the ``audio`` row (replacing an older one), a ``tracks`` row if the track had none, and a
+    ``track.downloaded`` event."""
     if not conn.execute("SELECT 1 FROM tracks WHERE track_id = ?", (item.key,)).fetchone():
         now = utcnow()
         known = {k: _py(v) for k in _TRACK_FIELDS if _plain(v := result.track.get(k))}
@@ -130,6 +133,10 @@ def record_download(conn: sqlite3.Connection, item: WorkItem, result: DownloadRe
                                         "source_url": f"https://open.spotify.com/track/{item.key}",
                                         "created_at": now, "updated_at": now}, key=["track_id"])
     Catalog.upsert(conn, "audio", result.audio, key=["track_id"])
+    audio = result.audio
+    outbox.emit(conn, "track.downloaded", track_downloaded(
+        track_id=item.key, path=audio["path"], format=audio["format"], size_bytes=audio["size_bytes"],
+        duration_s=audio["duration_s"], sha256=audio["sha256"], origin=audio["origin"]))
 
 
 def _plain(value: Any) -> bool:

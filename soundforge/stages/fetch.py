@@ -25,6 +25,8 @@ from typing import Any
 
 from ..catalog import Catalog, utcnow
 from ..context import ItemContext
+from ..events import outbox
+from ..events.types import track_fetched
 from ..runner import StageSpec, WorkItem
 from ..spotify import FetchProgress, FetchResult, HttpSpotifyClient, SpotifyClient, SpotifyRef, fetch_ref
 from ..spotify.models import TRACK_COLUMNS
@@ -136,7 +138,8 @@ _UPSERT_TRACK = (
 
 
 def record_fetch(conn: sqlite3.Connection, item: WorkItem, result: LinkResult) -> None:
-    """Record hook: upsert the tracks and replace the link's ``track_sources`` list.
+    """Record hook: upsert the tracks, replace the link's ``track_sources`` list, and write one
+    ``track.fetched`` event per track of the link.
 
     A track row is updated only by metadata fetched at the same time or later than
     what it holds, so two links finishing out of order never roll a track back.
@@ -147,6 +150,10 @@ def record_fetch(conn: sqlite3.Connection, item: WorkItem, result: LinkResult) -
     conn.execute("DELETE FROM track_sources WHERE source_url = ?", (item.key,))
     conn.executemany("INSERT INTO track_sources (source_url, position, track_id, fetched_at) VALUES (?, ?, ?, ?)",
                      [(item.key, i, row["track_id"], row["fetched_at"]) for i, row in enumerate(result.rows)])
+    outbox.emit_many(conn, "track.fetched", [
+        track_fetched(track_id=row["track_id"], name=row.get("name"), artists=row.get("artists"),
+                      album=row.get("album"), duration_ms=row.get("duration_ms"), spotify_url=row.get("spotify_url"),
+                      source_url=item.key) for row in result.rows])
 
 
 def existing_fetch(catalog: Catalog, item: WorkItem) -> dict[str, Any] | None:

@@ -19,6 +19,8 @@ from ..catalog import Catalog
 from ..context import ItemContext
 from ..download import local
 from ..errors import AudioError, SoundforgeError
+from ..events import outbox
+from ..events.types import track_downloaded
 from ..runner import Skipped, StageSpec, WorkItem
 from ..storage import Storage
 
@@ -98,13 +100,18 @@ def import_item(job: ImportJob, ctx: ItemContext) -> ImportResult | Skipped:
 
 
 def record_import(conn: sqlite3.Connection, item: WorkItem, result: ImportResult) -> None:
-    """Record hook: the ``tracks`` row (kept if the track exists, e.g. from Spotify) and the ``audio`` row."""
+    """Record hook: the ``tracks`` row (kept if the track exists, e.g. from Spotify), the ``audio`` row and a
+    ``track.downloaded`` event (``origin`` ``import``)."""
     track = result.track
     if conn.execute("SELECT 1 FROM tracks WHERE track_id = ?", (track["track_id"],)).fetchone():
         conn.execute("UPDATE tracks SET updated_at = ? WHERE track_id = ?", (track["updated_at"], track["track_id"]))
     else:
         Catalog.upsert(conn, "tracks", track, key=["track_id"])
     Catalog.upsert(conn, "audio", result.audio, key=["track_id"])
+    outbox.emit(conn, "track.downloaded", track_downloaded(
+        track_id=result.audio["track_id"], path=result.audio["path"], format=result.audio["format"],
+        size_bytes=result.audio["size_bytes"], duration_s=result.audio["duration_s"],
+        sha256=result.audio["sha256"], origin=result.audio["origin"]))
 
 
 def existing_import(catalog: Catalog, storage: Storage, item: WorkItem) -> dict[str, Any] | None:

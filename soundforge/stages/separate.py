@@ -21,6 +21,8 @@ from typing import Any
 from ..catalog import Catalog, utcnow
 from ..context import ItemContext
 from ..errors import AudioError
+from ..events import outbox
+from ..events.types import track_separated
 from ..runner import StageSpec, WorkItem
 from ..storage import Storage
 
@@ -95,18 +97,25 @@ def separate_item(job: SeparateJob, ctx: ItemContext) -> dict[str, Any]:
 
 
 def record_stems(conn: sqlite3.Connection, item: WorkItem, result: Mapping[str, Any]) -> None:
-    """Record hook: one ``stems`` row per stem (stale stems of the same track and model are removed)."""
+    """Record hook: one ``stems`` row per stem (stale stems of the same track and model are removed) and a
+    ``track.separated`` event."""
     job: SeparateJob = item.payload
     names = [s["stem"] for s in result["stems"]]
     conn.execute(f"DELETE FROM stems WHERE track_id = ? AND model = ? AND stem NOT IN ({','.join('?' * len(names))})",
                  (job.track_id, job.model, *names))
     now = utcnow()
+    recorded = []
     for s in result["stems"]:
-        Catalog.upsert(conn, "stems", {
+        row = {
             "track_id": job.track_id, "model": job.model, "stem": s["stem"], "params_hash": result["params_hash"],
             "path": job.storage.relative(s["path"]), "sample_rate": s["sample_rate"], "channels": s["channels"],
             "duration_s": s["duration_s"], "seconds_taken": s["seconds_taken"], "created_at": now,
-        }, key=["track_id", "model", "stem"])
+        }
+        Catalog.upsert(conn, "stems", row, key=["track_id", "model", "stem"])
+        recorded.append(row)
+    outbox.emit(conn, "track.separated", track_separated(track_id=job.track_id, model=job.model,
+                                                         params_hash=result["params_hash"],
+                                                         duration_s=result["duration_s"], stems=recorded))
 
 
 def existing_stems(catalog: Catalog, item: WorkItem) -> dict[str, Any] | None:

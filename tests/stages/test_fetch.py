@@ -194,7 +194,7 @@ def test_circuit_breaker_opens_after_five_failing_requests(fake: FakeSpotify, ma
 
 
 def test_old_catalogs_are_upgraded(tmp_path: Path) -> None:
-    from soundforge.catalog import MIGRATIONS, _statements
+    from soundforge.catalog import MIGRATIONS, SCHEMA_VERSION, _statements
 
     path = tmp_path / "ws" / "catalog.sqlite"
     path.parent.mkdir()
@@ -205,7 +205,7 @@ def test_old_catalogs_are_upgraded(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     ws = Workspace(tmp_path / "ws")
-    assert ws.catalog.schema_version == 2
+    assert ws.catalog.schema_version == SCHEMA_VERSION
     assert list(ws.catalog.table("track_sources").columns) == ["source_url", "position", "track_id", "fetched_at"]
 
 
