@@ -1,23 +1,35 @@
-"""Accuracy of soundforge.analysis against a naive librosa baseline, on a rendered corpus.
+"""Accuracy of soundforge.analysis beside its peers, on real annotated recordings or a synthetic corpus.
 
-    python benchmarks/analysis_accuracy.py CORPUS_DIR [--mix mix.flac] [--json out.json]
+    python benchmarks/analysis_accuracy.py CORPUS_DIR [--peers librosa,essentia,madmom] [--json out.json]
 
-CORPUS_DIR is a folder written by the shared corpus generator
-(``make_corpus.py --n 12 --out CORPUS_DIR``): one sub-folder per song with
-``mix.flac``, and ``labels.csv`` with tempo, beat and downbeat times, key and
-time signature (MIDI ground truth).
+CORPUS_DIR is either
 
-Both systems decode through soundforge.audio. Metrics, per system:
+* a real-audio set built by ``benchmarks/real_corpus.py`` (``manifest.csv``: human beat,
+  downbeat, tempo and key annotations, any of them possibly missing, plus unannotated files
+  that only count for the "beats out of order" check), or
+* a synthetic corpus rendered by ``benchmarks/corpus.py`` (``labels.csv``: MIDI ground truth).
 
-* tempo Acc1 (within 4 % of the label) and Acc2 (4 %, octave errors x2, x3, /2, /3 allowed);
-* beat F-measure (mir_eval, +-70 ms, beats before 5 s trimmed as mir_eval's evaluate does);
-* key: exact accuracy and the MIREX weighted score (mir_eval.key: fifth 0.5, relative 0.3,
-  parallel 0.2);
-* ours only: downbeat F-measure (+-70 ms) and time-signature accuracy.
+Every system runs on the same files in the same run. Peers are optional, benchmark-only
+installs (``benchmarks/peers.py``): missing ones are skipped, and their results are cached
+under ``--cache`` (default ``benchmarks/data/cache``) by file content and peer version.
 
-The baseline is what a notebook would do with librosa out of the box:
-``librosa.beat.beat_track`` (tempo and beats) and the Krumhansl-Kessler
-profiles correlated with the mean of ``librosa.feature.chroma_stft``.
+Metrics (each over the clips that carry the annotation; ``n`` says how many):
+
+* tempo Acc1 (within 4 % of the label) and Acc2 (also x2, x3, /2, /3);
+* beat F-measure (mir_eval, +-70 ms, beats before 5 s trimmed) and AMLt (any metrical level);
+* key: exact and MIREX weighted score (mir_eval.key: fifth 0.5, relative 0.3, parallel 0.2);
+* downbeat F-measure (+-70 ms) and bar length (beats per bar right), for systems that track bars;
+* files whose beats are not strictly increasing inside the file (should be 0; unannotated files
+  are analysed by soundforge only, for this check);
+* seconds for all files (peers' time counts only when not read from the cache).
+
+Long recordings (the rhythm-game songs of the real set are whole songs) are cut to an excerpt
+of ``--excerpt`` seconds (default 45, from ``--start``, default 15 s in, as the tempo and beat
+data sets' 30-60 s excerpts are), written once under the cache folder; annotations are cropped
+and shifted with them.
+
+The real set's tempo label is the dataset's own where it has one, else the median
+inter-beat interval of the annotation.
 """
 
 from __future__ import annotations
@@ -25,122 +37,229 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for extra in (ROOT, ROOT / "benchmarks"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
 
-from soundforge import audio  # noqa: E402
+import peers  # noqa: E402
+
 from soundforge.analysis import analyze  # noqa: E402
 
-NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+METRICS = [("tempo Acc1 (4 %)", "acc1"), ("tempo Acc2 (4 %)", "acc2"), ("beat F-measure", "beat_f"),
+           ("beat AMLt", "beat_amlt"), ("key exact", "key_exact"), ("key MIREX weighted", "key_mirex"),
+           ("downbeat F-measure", "downbeat_f"), ("bar length right", "bar_len")]
 
 
-def read_labels(corpus: Path) -> list[dict]:
-    """Rows of ``labels.csv`` with parsed numbers."""
+def _floats(text: str | None) -> np.ndarray:
+    return np.array([float(x) for x in (text or "").split(";") if x.strip()], dtype=float)
+
+
+def read_synthetic(corpus: Path, *, mix: str) -> list[dict[str, Any]]:
+    """Clips of a synthetic corpus (``labels.csv``)."""
     rows = []
     with (corpus / "labels.csv").open(newline="") as fh:
         for r in csv.DictReader(fh):
-            rows.append({
-                "song_id": r["song_id"], "tempo": float(r["tempo_bpm"]),
-                "key": f"{r['key_tonic']} {r['key_mode']}", "time_signature": r["time_signature"],
-                "beats": np.array([float(x) for x in r["beat_times"].split(";") if x]),
-                "downbeats": np.array([float(x) for x in r["downbeat_times"].split(";") if x]),
-            })
+            sig = r["time_signature"]
+            rows.append({"clip_id": r["song_id"], "path": corpus / r["song_id"] / mix, "collection": "synthetic",
+                         "tempo": float(r["tempo_bpm"]), "key": f"{r['key_tonic']} {r['key_mode']}",
+                         "beats": _floats(r["beat_times"]), "downbeats": _floats(r["downbeat_times"]),
+                         "beats_per_bar": int(sig.split("/")[0]) if sig[:1].isdigit() else 0})
     return rows
 
 
-def baseline(path: Path) -> dict:
-    """Naive librosa: beat_track + Krumhansl profiles on chroma_stft."""
-    import librosa
+def read_real(corpus: Path) -> list[dict[str, Any]]:
+    """Clips of a real-audio set (``manifest.csv`` of ``benchmarks/real_corpus.py``); missing files are skipped."""
+    rows = []
+    with (corpus / "manifest.csv").open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            path = corpus / r["file"]
+            if not path.exists():
+                continue
+            beats = _floats(r.get("beats"))
+            tempo = float(r.get("tempo_bpm") or "nan")
+            if math.isnan(tempo) and beats.size >= 4:
+                tempo = 60.0 / float(np.median(np.diff(beats)))
+            rows.append({"clip_id": r["clip_id"], "path": path,
+                         "collection": r.get("collection") or r.get("genre/collection") or "",
+                         "tempo": tempo, "key": (r.get("key") or "").strip() or None,
+                         "beats": beats, "downbeats": _floats(r.get("downbeats")),
+                         "beats_per_bar": int(float(r.get("beats_per_bar") or 0))})
+    return rows
 
-    y = audio.load(path, sr=22050, mono=True).samples[0]
-    tempo, frames = librosa.beat.beat_track(y=y, sr=22050)
-    beats = librosa.frames_to_time(frames, sr=22050)
-    chroma = librosa.feature.chroma_stft(y=y, sr=22050).mean(axis=1)
-    best, key = -2.0, "C major"
-    for tonic in range(12):
-        for mode, prof in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-            r = float(np.corrcoef(chroma, np.roll(prof, tonic))[0, 1])
-            if r > best:
-                best, key = r, f"{NAMES[tonic]} {mode}"
-    return {"tempo": float(np.atleast_1d(tempo)[0]), "beats": beats, "key": key}
+
+def excerpt(clip: dict[str, Any], *, seconds: float, start: float, folder: Path) -> dict[str, Any]:
+    """``clip`` cut to ``[start, start + seconds]`` (whole when shorter than ``start + seconds``), labels cropped."""
+    import soundfile
+
+    from soundforge import audio
+
+    info = audio.probe(clip["path"])
+    if seconds <= 0 or info.duration_s <= start + seconds:
+        return clip
+    target = folder / f"{clip['clip_id']}-{start:g}-{seconds:g}.flac"
+    if not target.exists():
+        decoded = audio.load(clip["path"], sr=None, mono=False)
+        first, last = round(start * decoded.sample_rate), round((start + seconds) * decoded.sample_rate)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.stem + ".part.flac")
+        soundfile.write(tmp, decoded.samples[:, first:last].T, decoded.sample_rate)
+        tmp.replace(target)
+
+    def crop(times: np.ndarray) -> np.ndarray:
+        inside = times[(times >= start) & (times < start + seconds)]
+        return inside - start
+
+    return {**clip, "path": target, "beats": crop(clip["beats"]), "downbeats": crop(clip["downbeats"])}
 
 
-def ours(path: Path) -> dict:
+def ours(path: Path) -> dict[str, Any]:
     """soundforge.analysis.analyze."""
-    a = analyze(path)
-    return {"tempo": a.tempo_bpm, "beats": a.beats, "downbeats": a.downbeats,
-            "key": f"{a.key_tonic} {a.key_mode}", "time_signature": a.time_signature}
+    a = analyze(path, features=["rhythm", "tonal"])
+    sig = str(a.time_signature)
+    return {"tempo": float(a.tempo_bpm), "beats": a.beats.tolist(), "downbeats": a.downbeats.tolist(),
+            "beats_per_bar": int(sig.split("/")[0]) if sig[:1].isdigit() else 0,
+            "key": f"{a.key_tonic} {a.key_mode}" if a.key_mode else "", "tempo_confidence": a.tempo_confidence}
 
 
-def score(ref: dict, est: dict) -> dict:
-    """Per-song metrics."""
+def ordered(beats: np.ndarray, duration: float | None) -> bool:
+    """Beats strictly increasing, finite and inside ``[0, duration]``."""
+    if beats.size == 0:
+        return True
+    ok = bool(np.all(np.isfinite(beats)) and np.all(np.diff(beats) > 0) and beats[0] >= 0)
+    return ok and (duration is None or float(beats[-1]) <= duration + 1e-6)
+
+
+def score(ref: dict[str, Any], est: dict[str, Any]) -> dict[str, float]:
+    """Per-clip metrics for the annotations ``ref`` carries."""
     import mir_eval
 
-    t, e = ref["tempo"], est["tempo"]
-    acc1 = abs(e - t) <= 0.04 * t
-    acc2 = any(abs(e - t * m) <= 0.04 * t * m for m in (1, 2, 3, 0.5, 1 / 3))
+    out: dict[str, float] = {}
+    beats = np.asarray(est.get("beats", []), dtype=float)
+    t, e = ref["tempo"], float(est.get("tempo") or 0.0)
+    if not math.isnan(t):
+        out["acc1"] = float(abs(e - t) <= 0.04 * t)
+        out["acc2"] = float(any(abs(e - t * m) <= 0.04 * t * m for m in (1, 2, 3, 0.5, 1 / 3)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        beat_f = mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref["beats"]),
-                                         mir_eval.beat.trim_beats(np.asarray(est["beats"], dtype=float)))
-        out = {"acc1": float(acc1), "acc2": float(acc2), "beat_f": float(beat_f),
-               "key_exact": float(est["key"] == ref["key"]),
-               "key_mirex": float(mir_eval.key.weighted_score(ref["key"], est["key"]))}
-        if "downbeats" in est:
-            out["downbeat_f"] = float(mir_eval.beat.f_measure(ref["downbeats"], np.asarray(est["downbeats"], float)))
-            out["meter"] = float(est["time_signature"] == ref["time_signature"])
+        if ref["beats"].size >= 2:
+            safe = np.unique(beats[np.isfinite(beats) & (beats >= 0)])
+            rb, eb = mir_eval.beat.trim_beats(ref["beats"]), mir_eval.beat.trim_beats(safe)
+            out["beat_f"] = float(mir_eval.beat.f_measure(rb, eb))
+            out["beat_amlt"] = float(mir_eval.beat.continuity(rb, eb)[3]) if eb.size >= 2 and rb.size >= 2 else 0.0
+        if ref["key"] and est.get("key"):
+            out["key_exact"] = float(est["key"] == ref["key"])
+            out["key_mirex"] = float(mir_eval.key.weighted_score(ref["key"], est["key"]))
+        elif ref["key"]:
+            out["key_exact"] = out["key_mirex"] = 0.0
+        if ref["downbeats"].size >= 2 and "downbeats" in est:
+            db = np.unique(np.asarray(est["downbeats"], dtype=float))
+            out["downbeat_f"] = float(mir_eval.beat.f_measure(ref["downbeats"], db[np.isfinite(db) & (db >= 0)]))
+        if ref["beats_per_bar"] and "beats_per_bar" in est:
+            out["bar_len"] = float(est["beats_per_bar"] == ref["beats_per_bar"])
     return out
+
+
+def _duration(path: Path) -> float | None:
+    from soundforge import audio
+
+    try:
+        return float(audio.probe(path).duration_s)
+    except Exception:
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path, help="folder written by make_corpus.py")
-    parser.add_argument("--mix", default="mix.flac", help="file name of the mix in each song folder")
-    parser.add_argument("--json", type=Path, help="also write per-song results here")
+    parser.add_argument("corpus", type=Path, help="real set (manifest.csv) or synthetic corpus (labels.csv)")
+    parser.add_argument("--mix", default="mix.flac", help="synthetic corpus: file name of the mix in each song folder")
+    parser.add_argument("--peers", default=",".join(peers.PEERS),
+                        help="comma-separated peers to run when installed (default: all; '' for none)")
+    parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data" / "cache",
+                        help="peer result cache folder ('' to disable)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N clips (0: all)")
+    parser.add_argument("--excerpt", type=float, default=45.0, help="cut longer clips to this many seconds (0: whole)")
+    parser.add_argument("--start", type=float, default=15.0, help="where excerpts start, seconds")
+    parser.add_argument("--verbose", action="store_true", help="print one line per clip")
+    parser.add_argument("--json", type=Path, help="also write per-clip results here")
     args = parser.parse_args(argv)
-    labels = read_labels(args.corpus)
-    results: dict[str, list[dict]] = {"ours": [], "baseline": []}
-    seconds = {"ours": 0.0, "baseline": 0.0}
-    print(f"{'song':8} {'ref tempo':>9} {'ours':>7} {'base':>7}  {'ref key':9} {'ours':9} {'base':9} "
-          f"{'beatF ours':>10} {'base':>5}")
-    for ref in labels:
-        path = args.corpus / ref["song_id"] / args.mix
-        row = {}
-        for name, fn in (("ours", ours), ("baseline", baseline)):
+    real = (args.corpus / "manifest.csv").exists()
+    clips = read_real(args.corpus) if real else read_synthetic(args.corpus, mix=args.mix)
+    if args.limit:
+        clips = clips[:args.limit]
+    if not clips:
+        print(f"No clips found in {args.corpus}: build the set first (benchmarks/real_corpus.py).")
+        return 0
+    wanted = [p for p in args.peers.split(",") if p]
+    unknown = [p for p in wanted if p not in peers.PEERS]
+    if unknown:
+        parser.error(f"unknown peer(s) {unknown}; choose from {list(peers.PEERS)}")
+    systems = ["soundforge", *peers.available(wanted)]
+    missing = [p for p in wanted if p not in systems]
+    cache = args.cache if str(args.cache) else None
+    results: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
+    seconds = dict.fromkeys(systems, 0.0)
+    unordered = dict.fromkeys(systems, 0)
+    for clip in clips:
+        if real and cache is not None:
+            try:
+                clip = excerpt(clip, seconds=args.excerpt, start=args.start, folder=cache / "excerpts")
+            except Exception as exc:
+                print(f"skipped {clip['clip_id']}: {exc}")
+                continue
+        duration = _duration(clip["path"])
+        line = [f"{clip['clip_id'][:28]:28} ref {clip['tempo']:6.1f} {clip['key'] or '-':9}"]
+        annotated = clip["beats"].size >= 2 or clip["key"] or not math.isnan(clip["tempo"])
+        for name in systems:
+            if name != "soundforge" and not annotated:
+                continue          # unannotated files only check that our beats are in order
             t0 = time.perf_counter()
-            est = fn(path)
+            try:
+                est = ours(clip["path"]) if name == "soundforge" else peers.cached(name, clip["path"],
+                                                                                     cache_dir=cache)
+            except Exception as exc:
+                est = {"tempo": 0.0, "beats": [], "key": "", "error": f"{type(exc).__name__}: {exc}"}
             seconds[name] += time.perf_counter() - t0
-            m = score(ref, est)
-            results[name].append({"song_id": ref["song_id"], **m, "tempo": est["tempo"], "key": est["key"]})
-            row[name] = (est, m)
-        (o, mo), (b, mb) = row["ours"], row["baseline"]
-        print(f"{ref['song_id']:8} {ref['tempo']:9.2f} {o['tempo']:7.2f} {b['tempo']:7.2f}  {ref['key']:9} "
-              f"{o['key']:9} {b['key']:9} {mo['beat_f']:10.3f} {mb['beat_f']:5.3f}")
-    print(f"\nCorpus {args.corpus} ({len(labels)} songs, {args.mix})\n")
-    metrics = [("tempo Acc1 (4 %)", "acc1"), ("tempo Acc2 (4 %)", "acc2"), ("beat F-measure", "beat_f"),
-               ("key exact", "key_exact"), ("key MIREX weighted", "key_mirex"),
-               ("downbeat F-measure", "downbeat_f"), ("time signature", "meter")]
-    print(f"{'metric':22} {'ours':>8} {'baseline':>9}")
-    summary = {}
-    for label, key in metrics:
-        vals = {n: [r[key] for r in results[n] if key in r] for n in results}
-        mean = {n: float(np.mean(v)) if v else None for n, v in vals.items()}
+            beats = np.asarray(est.get("beats", []), dtype=float)
+            unordered[name] += not ordered(beats, duration)
+            m = score(clip, est)
+            results[name].append({"clip_id": clip["clip_id"], "collection": clip["collection"], **m,
+                                  "tempo": est.get("tempo"), "key": est.get("key"),
+                                  "beats_per_bar": est.get("beats_per_bar")})
+            line.append(f"{name[:5]} {float(est.get('tempo') or 0):6.1f} {m.get('beat_f', float('nan')):.2f} "
+                        f"{est.get('key') or '-':9}")
+        if args.verbose:
+            print(" | ".join(line), flush=True)
+    kind = "real" if real else "synthetic"
+    print(f"\n{kind} set {args.corpus}: {len(clips)} clips"
+          + (f"; peers not installed: {', '.join(missing)}" if missing else ""))
+    print(f"{'metric':22} {'n':>4} " + " ".join(f"{s:>10}" for s in systems))
+    summary: dict[str, dict[str, float | None]] = {}
+    for label, key in METRICS:
+        vals = {s: [r[key] for r in results[s] if key in r] for s in systems}
+        n = max(len(v) for v in vals.values())
+        if n == 0:
+            continue
+        mean = {s: float(np.mean(v)) if v else None for s, v in vals.items()}
         summary[key] = mean
-        fmt = {n: f"{mean[n]:.3f}" if mean[n] is not None else "-" for n in mean}
-        print(f"{label:22} {fmt['ours']:>8} {fmt['baseline']:>9}")
-    print(f"{'seconds (all songs)':22} {seconds['ours']:8.1f} {seconds['baseline']:9.1f}")
+        print(f"{label:22} {n:4d} " + " ".join(f"{mean[s]:10.3f}" if mean[s] is not None else f"{'-':>10}"
+                                              for s in systems))
+    print(f"{'beats out of order':22} {len(clips):4d} " + " ".join(f"{unordered[s]:10d}" for s in systems))
+    print(f"{'seconds (all clips)':22} {len(clips):4d} " + " ".join(f"{seconds[s]:10.1f}" for s in systems))
+    if cache is not None:
+        print("(peer seconds cover only clips not read from the cache)")
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "songs": results, "seconds": seconds}, indent=1))
+        args.json.write_text(json.dumps({"summary": summary, "clips": results, "seconds": seconds,
+                                         "unordered": unordered}, indent=1, default=str))
     return 0
 
 

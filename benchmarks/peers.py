@@ -98,7 +98,7 @@ PEERS: dict[str, tuple[str, Callable[[Path], dict[str, Any]]]] = {
 def _version(package: str) -> str | None:
     try:
         module = importlib.import_module(package)
-    except Exception:  # noqa: BLE001 - any import failure means "not installed here"
+    except Exception:
         return None
     return str(getattr(module, "__version__", "unknown"))
 

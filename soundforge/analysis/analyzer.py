@@ -14,7 +14,7 @@ from .result import FEATURES, Analysis, check_finite
 
 __all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
 
-ANALYZER_VERSION = "v1"
+ANALYZER_VERSION = "v2"
 """Version of the analysis algorithms; part of the saved file names and the catalog key."""
 
 ProgressFn = Callable[[float | None, str | None], None]
@@ -22,8 +22,8 @@ ProgressFn = Callable[[float | None, str | None], None]
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "loudness": ("loudness_lufs", "loudness_range_lu", "peak_dbfs"),
-    "rhythm": ("tempo_bpm", "tempo_confidence", "beat_count", "time_signature", "onset_rate"),
-    "tonal": ("key_tonic", "key_mode", "key_confidence", "tuning_cents",
+    "rhythm": ("tempo_bpm", "tempo_confidence", "tempo_note", "beat_count", "time_signature", "onset_rate"),
+    "tonal": ("key_tonic", "key_mode", "key_confidence", "key_note", "tuning_cents",
               *(f"chroma_{pc}_mean" for pc in tonal.PITCH_CLASSES)),
     "timbre": ("rms_mean", "spectral_centroid_mean", "spectral_bandwidth_mean", "spectral_rolloff_mean",
                "spectral_flatness_mean", "spectral_contrast_mean", "zcr_mean",
@@ -39,6 +39,22 @@ DEFAULT_FEATURES = tuple(FEATURE_GROUPS)
 _NEEDS = {"structure": ("rhythm", "tonal", "timbre"), "descriptors": ("rhythm", "timbre", "loudness"),
           "rhythm": ("tonal",)}
 _MIN_DURATION_S = 0.05
+SILENCE_DBFS = -60.0
+"""Audio whose loudest frames (95th percentile of the frame RMS) stay below this level, dBFS, is silent:
+it gets no tempo, beats or key (a near-silent file's noise floor would otherwise read as a pulse)."""
+_GATE_BELOW_LOUD_DB = 50.0
+
+
+def _silence(level_db: np.ndarray) -> tuple[str, np.ndarray]:
+    """``(note, quiet)``: a note when the whole file is silent, and the frames too quiet to hold onsets
+    (below :data:`SILENCE_DBFS` or 50 dB under the file's loud frames: fades, gaps, the noise floor)."""
+    if level_db.size == 0:
+        return "silent (no audio frames)", np.zeros(0, dtype=bool)
+    loud = float(np.percentile(level_db, 95))
+    quiet = level_db < max(SILENCE_DBFS, loud - _GATE_BELOW_LOUD_DB)
+    if loud < SILENCE_DBFS:
+        return f"silent (loudest frames {loud:.0f} dBFS, below {SILENCE_DBFS:.0f} dBFS)", quiet
+    return "", quiet
 
 
 def _resolve(features: Iterable[str] | None) -> tuple[str, ...]:
@@ -144,12 +160,15 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
     feats: dict[str, Any] = {"duration_s": round(float(fe.duration_s), 6)}
     n_frames = fe.onset.shape[1]
     series: dict[str, np.ndarray] = {"frame_times": (np.arange(n_frames) / fps).astype(np.float32)}
+    silent, quiet = _silence(fe.level_db)
     tf = None
     if "tonal" in groups:
         tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s)
-        key = tonal.estimate_key(tf)
-        feats.update(key_tonic=key.tonic, key_mode=key.mode, key_confidence=round(key.confidence, 4),
-                     tuning_cents=round(100.0 * tf.tuning, 2))
+        note = silent or tonal.tonal_centre_note(fe.tonal_prominence)
+        key = tonal.estimate_key(tf) if not note else tonal.NO_KEY
+        note = note or key.note
+        feats.update(key_tonic=key.tonic if key.index >= 0 else None, key_mode=key.mode if key.index >= 0 else None,
+                     key_confidence=round(key.confidence, 4), key_note=note, tuning_cents=round(100.0 * tf.tuning, 2))
         means = tf.chroma.mean(axis=0) if tf.chroma.shape[0] else np.zeros(12)
         feats.update({f"chroma_{pc}_mean": round(float(v), 5)
                       for pc, v in zip(tonal.PITCH_CLASSES, means, strict=True)})
@@ -160,11 +179,18 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
     env = np.zeros(n_frames)
     if "rhythm" in groups:
         env, bands = rhythm.onset_envelope(fe.onset, fps=fps)
-        beats = rhythm.beat_track(env, fps=fps, bands=bands)
+        if quiet.size == env.size:
+            env, bands = np.where(quiet, 0.0, env), np.where(quiet, 0.0, bands)
+        no_pulse = silent or rhythm.pulse_note(fe.onset, quiet=quiet)
+        if no_pulse:
+            beats = rhythm.Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note=no_pulse)
+        else:
+            beats = rhythm.beat_track(env, fps=fps, bands=bands)
         change = tonal.harmonic_change(tf) if tf is not None else np.zeros(0)
         met = rhythm.meter(beats.times, harmonic_change=change, change_frame_s=tonal_s, low_band=bands[0], fps=fps)
         onsets = rhythm.onsets(env, fps=fps)
-        feats.update(tempo_bpm=round(beats.tempo_bpm, 3), tempo_confidence=round(beats.confidence, 4),
+        feats.update(tempo_bpm=round(beats.tempo_bpm, 3) if beats.times.size else None,
+                     tempo_confidence=round(beats.confidence, 4), tempo_note=beats.note,
                      beat_count=int(beats.times.size), time_signature=met.time_signature,
                      onset_rate=round(onsets.size / max(fe.duration_s, 1e-9), 4))
         series.update(onset_env=env.astype(np.float32), beats=beats.times.astype(np.float64),
@@ -192,8 +218,8 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
             spectral_centroid_mean=feats["spectral_centroid_mean"],
             spectral_flatness_mean=feats["spectral_flatness_mean"]), 4)
         feats["danceability"] = round(descriptors.danceability(
-            tempo_bpm=beats.tempo_bpm, tempo_confidence=beats.confidence, beat_times=beats.times,
-            beat_strength=strength), 4)
+            tempo_bpm=beats.tempo_bpm if beats.times.size else 0.0, tempo_confidence=beats.confidence,
+            beat_times=beats.times, beat_strength=strength), 4)
     segments: list[structure.Segment] = []
     if "structure" in groups and tf is not None and met is not None:
         segments = structure.segment(duration_s=fe.duration_s, downbeats=met.downbeats, beats=beats.times,

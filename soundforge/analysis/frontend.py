@@ -21,7 +21,7 @@ of audio whatever the block size, and results do not depend on it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +133,12 @@ class FrontEndResult:
         Fine pitch salience per tonal frame, ``(n_tonal_frames, n_fine_bins)``.
     tuning_hist : numpy.ndarray
         Magnitude-weighted histogram of spectral-peak deviations from the 440 Hz grid.
+    tonal_prominence : numpy.ndarray
+        Per tonal frame, how far the strongest spectral peaks stand above the median level, dB
+        (noise ~10 dB, notes 25-50 dB), ``(n_tonal_frames,)``.
+    level_db : numpy.ndarray
+        Level of the mono mix per analysis frame, dBFS (RMS over the frame; -200 for digital silence),
+        ``(n_frames,)``: what the rhythm and key estimators use to tell music from silence.
     """
 
     duration_s: float
@@ -143,6 +149,8 @@ class FrontEndResult:
     onset: np.ndarray
     pitch: np.ndarray
     tuning_hist: np.ndarray
+    level_db: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    tonal_prominence: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
 
 class FrontEnd:
@@ -172,6 +180,7 @@ class FrontEnd:
         self.onset = _rhythm.OnsetFlux(mel_bands=self.timbre.mel_bands, sr=ANALYSIS_SR)
         self.pitch = _tonal.PitchSalience(sr=TONAL_SR, n_fft=TONAL_N_FFT)
         self.frames_in = 0
+        self._levels: list[np.ndarray] = []
 
     def push(self, block: np.ndarray) -> None:
         """Add a ``(channels, n)`` float32 block at the original rate."""
@@ -189,6 +198,8 @@ class FrontEnd:
             power = power_spectrum(frames, self._window)
             mel = self.timbre.push(frames, power, full=self.do_timbre)
             self.onset.push(mel)
+            ms = np.mean(np.square(frames, dtype=np.float32), axis=1)
+            self._levels.append((10.0 * np.log10(np.maximum(ms, 1e-20))).astype(np.float32))
         if not self.do_tonal:
             return
         tonal_y = self._to_tonal.flush()[0] if last else self._to_tonal.push(y[None, :])[0]
@@ -208,7 +219,10 @@ class FrontEnd:
         return FrontEndResult(duration_s=self.frames_in / float(self.sample_rate), sample_rate=self.sample_rate,
                               channels=self.channels, loudness=self.meter.result(), timbre=self.timbre.result(),
                               onset=self.onset.result(), pitch=self.pitch.result(),
-                              tuning_hist=self.pitch.tuning_hist.copy())
+                              tuning_hist=self.pitch.tuning_hist.copy(),
+                              level_db=np.concatenate(self._levels) if self._levels
+                              else np.zeros(0, dtype=np.float32),
+                              tonal_prominence=self.pitch.prominence())
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,21 @@ class PitchSalience:
         self.k_hi = min(n_fft // 2 - 1, int(np.ceil(midi_to_hz(MIDI_HI + 1.0) / self.bin_hz)))
         self.tuning_hist = np.zeros(_TUNING_BINS)
         self._parts: list[np.ndarray] = []
+        self._prominence: list[np.ndarray] = []
 
     def push(self, power: np.ndarray) -> None:
         """Add the power spectra of ``n`` frames, ``(n, n_fft // 2 + 1)``."""
         n = power.shape[0]
         db = 10.0 * np.log10(np.maximum(power[:, self.k_lo - 1:self.k_hi + 2], 1e-20))
         mid = db[:, 1:-1]
+        # Tonal prominence: how far the 8 strongest bins stand above their local level (the mean dB of the
+        # surrounding 65 bins, ~88 Hz): a periodogram of noise of any colour peaks ~6-9 dB above it, notes 20-40 dB.
+        width = 65
+        csum = np.cumsum(np.pad(mid, ((0, 0), (width // 2 + 1, width // 2)), mode="edge"), axis=1)
+        local = (csum[:, width:] - csum[:, :-width]) / width
+        lift = mid - local
+        top = np.sort(lift, axis=1)[:, -8:]
+        self._prominence.append(top.mean(axis=1).astype(np.float32))
         is_peak = (mid > db[:, :-2]) & (mid >= db[:, 2:])
         is_peak &= mid > (mid.max(axis=1, keepdims=True) - _PEAK_RANGE_DB)
         rows, cols = np.nonzero(is_peak)
@@ -117,6 +126,10 @@ class PitchSalience:
     def result(self) -> np.ndarray:
         """Fine salience of every frame, ``(n_frames, n_fine_bins)`` float32."""
         return np.concatenate(self._parts) if self._parts else np.zeros((0, _N_FINE), dtype=np.float32)
+
+    def prominence(self) -> np.ndarray:
+        """Per frame, how far the strongest spectral peaks stand above the median level, dB, ``(n_frames,)``."""
+        return np.concatenate(self._prominence) if self._prominence else np.zeros(0, dtype=np.float32)
 
 
 def midi_to_hz(midi: float | np.ndarray) -> np.ndarray:
@@ -249,6 +262,8 @@ class KeyEstimate:
         0..1.
     scores : numpy.ndarray
         ``(24,)`` combined score per key.
+    note : str
+        Why there is no key (``index == -1``), else ``""``.
     """
 
     index: int
@@ -256,6 +271,26 @@ class KeyEstimate:
     mode: str
     confidence: float
     scores: np.ndarray
+    note: str = ""
+
+
+TONAL_PROMINENCE_DB = 14.0
+"""Below this 90th percentile of the frames' tonal prominence (dB; :meth:`PitchSalience.prominence`), the
+audio has no sustained pitches and gets no key: noise of any colour measures ~11 dB, music 17-40 dB."""
+
+
+def tonal_centre_note(prominence: np.ndarray) -> str:
+    """``""`` when the frames' tonal prominence (dB) shows sustained pitches, else why there is no key."""
+    if prominence.size == 0:
+        return "no tonal centre (too short)"
+    level = float(np.percentile(prominence, 90))
+    if level < TONAL_PROMINENCE_DB:
+        return "no tonal centre"
+    return ""
+
+
+NO_KEY = KeyEstimate(index=-1, tonic="C", mode="major", confidence=0.0, scores=np.zeros(24), note="silent")
+"""The estimate for audio with nothing to hear."""
 
 
 _CHORD_SWITCH_PENALTY = 2.0
@@ -365,7 +400,7 @@ def estimate_key(tonal: TonalFeatures) -> KeyEstimate:
     """Key of a track from its treble chroma (module docstring, steps 1-4)."""
     treble = tonal.treble
     if treble.shape[0] == 0 or float(treble.sum()) <= 0:
-        return KeyEstimate(index=-1, tonic="C", mode="major", confidence=0.0, scores=np.zeros(24))
+        return NO_KEY
     global_fit = key_scores(treble.mean(axis=0))
     votes = np.zeros(24)
     win = max(1, round(_LOCAL_WINDOW_S / tonal.frame_s))

@@ -36,7 +36,7 @@ def feature_columns() -> dict[str, str]:
     """pandas dtype of every scalar feature column."""
     from ..analysis.result import FEATURES
 
-    text = {"time_signature", "key_tonic", "key_mode"}
+    text = {"time_signature", "key_tonic", "key_mode", "tempo_note", "key_note"}
     return {name: "string" if name in text else "Int64" if name == "beat_count" else "float64" for name in FEATURES}
 
 

@@ -72,7 +72,10 @@ def test_silence_is_finite_and_empty() -> None:
     a = analyze(np.zeros((2, 22050 * 4), dtype=np.float32), sr=22050)
     _all_finite(a)
     assert a.beat_count == 0
-    assert a.tempo_bpm == 0.0
+    assert a.tempo_bpm is None
+    assert a.tempo_note.startswith("silent")
+    assert a.key_tonic is None
+    assert a.key_note.startswith("silent")
     assert a.loudness_lufs == -70.0
     assert a.peak_dbfs == -140.0
     assert a.energy < 0.05

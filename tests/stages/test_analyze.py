@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from soundforge.analysis import FEATURES, Analysis
+from soundforge.analysis.analyzer import ANALYZER_VERSION
 from soundforge.cli import main
 from soundforge.errors import ConfigError
 from soundforge.workspace import ANALYZE_COLUMNS, Workspace
@@ -57,8 +58,8 @@ def test_catalog_row_matches_to_row(analysed) -> None:
         saved = Analysis.load(ws.storage.resolve(row.json_path), ws.storage.resolve(row.npz_path))
         assert row.features == saved.to_row()
         assert list(row.features) == [k for k in FEATURES if k in row.features]
-        assert row.version == "v1"
-        assert row.json_path == f"analysis/{row.track_id}/v1.json"
+        assert row.version == ANALYZER_VERSION
+        assert row.json_path == f"analysis/{row.track_id}/{ANALYZER_VERSION}.json"
         assert row.params["features"] == ["loudness", "rhythm", "tonal", "timbre", "structure", "descriptors"]
         assert saved.series["beats"].size == saved.beat_count
         line = result.set_index("track_id").loc[row.track_id]
@@ -100,15 +101,15 @@ def test_other_feature_sets_get_their_own_files(analysed) -> None:
     assert loud["status"].tolist() == ["done"]
     assert np.isnan(loud["tempo_bpm"].iloc[0])
     path = Path(loud["json_path"].iloc[0])
-    assert path.name.startswith("v1-")
+    assert path.name.startswith(f"{ANALYZER_VERSION}-")
     assert path.is_file()
-    assert (path.parent / "v1.json").is_file()                 # the full analysis is kept
+    assert (path.parent / f"{ANALYZER_VERSION}.json").is_file()  # the full analysis is kept
     assert len(ws.catalog.table("analyses", where="track_id = ?", params=[one])) == 2
 
 
 def test_missing_files_are_analysed_again(analysed) -> None:
     ws, _, _ = analysed
-    row = ws.catalog.table("analyses", where="version = 'v1'").iloc[0]
+    row = ws.catalog.table("analyses", where=f"version = '{ANALYZER_VERSION}'").iloc[0]
     ws.storage.resolve(row["npz_path"]).unlink()
     again = ws.analyze(row["track_id"], workers=1, progress=None)
     assert again["status"].tolist() == ["done"]

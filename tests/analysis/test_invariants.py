@@ -1,0 +1,161 @@
+"""Invariants every analysis result keeps, on generated inputs (hypothesis), plus the metre and
+silence cases of real-music issue #12: beats strictly increasing inside the file, downbeats a
+subset of the beats, tempo consistent with the beat intervals, no tempo/beats/key without audio,
+no tempo without a pulse, confidences in [0, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from soundforge.analysis import analyze, rhythm
+
+from .synth import click_track, harmonic_tone
+
+SR = 22050
+FPS = SR / 512
+
+
+def _check(a: object, *, duration: float) -> None:
+    """The invariants of one result."""
+    f = a.features  # type: ignore[attr-defined]
+    beats, downbeats = a.beats, a.downbeats  # type: ignore[attr-defined]
+    assert np.all(np.isfinite(beats))
+    assert np.all(np.diff(beats) > 0), "beats must be strictly increasing"
+    if beats.size:
+        assert beats[0] >= 0.0
+        assert beats[-1] <= duration + 1e-6
+    assert set(np.round(downbeats, 9)) <= set(np.round(beats, 9)), "downbeats must be beats"
+    assert 0.0 <= f["tempo_confidence"] <= 1.0
+    assert 0.0 <= f["key_confidence"] <= 1.0
+    assert f["beat_count"] == beats.size
+    if beats.size == 0:
+        assert f["tempo_bpm"] is None
+        assert f["tempo_note"]
+    else:
+        assert f["tempo_note"] == ""
+        ibi = float(np.median(np.diff(beats)))
+        assert f["tempo_bpm"] == pytest.approx(60.0 / ibi, rel=0.1)
+    if f["key_tonic"] is None:
+        assert f["key_mode"] is None
+        assert f["key_note"]
+    else:
+        assert f["key_mode"] in ("major", "minor")
+        assert f["key_note"] == ""
+
+
+@st.composite
+def _signals(draw: st.DrawFn) -> np.ndarray:
+    seconds = draw(st.floats(min_value=0.5, max_value=12.0))
+    n = int(seconds * SR)
+    kind = draw(st.sampled_from(["clicks", "noise", "tone", "silence", "clicks+gap"]))
+    gain_db = draw(st.floats(min_value=-100.0, max_value=0.0))
+    rng = np.random.default_rng(draw(st.integers(min_value=0, max_value=2 ** 16)))
+    if kind in ("clicks", "clicks+gap"):
+        y, _ = click_track(bpm=draw(st.floats(min_value=40.0, max_value=240.0)), seconds=seconds, sr=SR,
+                           offset_s=draw(st.floats(min_value=0.0, max_value=0.4)))
+        y = y[0]
+        if kind == "clicks+gap":
+            y[n // 3: 2 * n // 3] = 0.0
+    elif kind == "noise":
+        y = rng.standard_normal(n).astype(np.float32)
+    elif kind == "tone":
+        y = harmonic_tone(draw(st.integers(min_value=30, max_value=90)), seconds, sr=SR, decay=0.2)
+    else:
+        y = np.zeros(n, dtype=np.float32)
+    peak = float(np.abs(y).max()) or 1.0
+    return (y / peak * 10 ** (gain_db / 20)).astype(np.float32)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_signals())
+def test_invariants_hold_on_generated_audio(y: np.ndarray) -> None:
+    a = analyze(y, sr=SR, features=["rhythm", "tonal"])
+    _check(a, duration=y.size / SR)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=8, max_size=400),
+       st.lists(st.integers(min_value=0, max_value=399), min_size=1, max_size=40))
+def test_refined_beats_stay_within_half_a_frame(env: list[float], frames: list[int]) -> None:
+    e = np.asarray(env)
+    f = np.unique(np.clip(frames, 0, e.size - 1))
+    out = rhythm._refine_peaks(e, f)
+    assert np.all(np.abs(out - f) <= 1.5)          # the peak may be the neighbour frame, +- half a frame
+
+
+def test_parabolic_fit_on_a_ramp_does_not_move_a_beat() -> None:
+    # Regression: values 0.0, 0.344, 0.687 (a ramp, not a peak) gave a denominator of -0.00055
+    # and moved a beat hundreds of frames, out of time order.
+    env = np.zeros(2000)
+    env[1000:1003] = [0.0, 0.344, 0.687]
+    env[1003] = 0.6875
+    out = rhythm._refine_peaks(env, np.array([1001, 1500]))
+    assert abs(out[0] - 1001) <= 1.5
+    assert abs(out[1] - 1500) <= 1.0
+
+
+def test_silence_and_near_silence_get_no_tempo_and_no_key() -> None:
+    rng = np.random.default_rng(3)
+    near_silence = (10 ** (-90 / 20) * rng.standard_normal(10 * SR)).astype(np.float32)
+    for y in (np.zeros(10 * SR, dtype=np.float32), near_silence):
+        a = analyze(y, sr=SR, features=["rhythm", "tonal"])
+        assert a.tempo_bpm is None
+        assert a.beats.size == 0
+        assert "silent" in a.tempo_note
+        assert a.key_tonic is None
+        assert "silent" in a.key_note
+
+
+@pytest.mark.parametrize("colour", ["white", "brown"])
+def test_noise_has_no_pulse_and_no_key(colour: str) -> None:
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal(20 * SR)
+    if colour == "brown":
+        y = np.cumsum(y)
+        y -= np.convolve(y, np.ones(2205) / 2205, mode="same")
+    y = (0.3 * y / np.abs(y).max()).astype(np.float32)
+    a = analyze(y, sr=SR, features=["rhythm", "tonal"])
+    assert a.tempo_bpm is None
+    assert a.tempo_note == "no steady pulse"
+    assert a.key_tonic is None
+    assert a.key_note == "no tonal centre"
+
+
+def _bars(*, beat_s: float, pattern: list[float], bars: int, subdiv: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A drum-and-bass groove: a bass note + loud kick on each bar's first beat, softer hits on the others
+    (``pattern``: one gain per beat), each beat split into ``subdiv`` hits (6/8: 2 beats of 3)."""
+    n_beats = len(pattern)
+    seconds = bars * n_beats * beat_s + 0.5
+    y = np.zeros(int(seconds * SR), dtype=np.float32)
+    rng = np.random.default_rng(7)
+    t = np.arange(int(0.04 * SR)) / SR
+    hit = (rng.standard_normal(t.size) * np.exp(-t * 120)).astype(np.float32)
+    beat_times = []
+    for b in range(bars):
+        for k, gain in enumerate(pattern):
+            start = 0.25 + (b * n_beats + k) * beat_s
+            beat_times.append(start)
+            for s in range(subdiv):
+                i = round((start + s * beat_s / subdiv) * SR)
+                g = gain if s == 0 else 0.35 * gain
+                y[i:i + hit.size] += g * hit[: y.size - i]
+            if k == 0:
+                i = round(start * SR)
+                tone = 0.6 * harmonic_tone(36 + 7 * (b % 2), n_beats * beat_s, sr=SR, decay=1.0)
+                y[i:i + tone.size] += tone[: y.size - i]
+    return (0.5 * y / np.abs(y).max()).astype(np.float32), np.array(beat_times)
+
+
+@pytest.mark.parametrize(("name", "beat_s", "pattern", "subdiv"), [
+    ("waltz", 0.6, [1.0, 0.45, 0.45], 1),       # 100 BPM, oom-pah-pah
+    ("6/8", 1.2, [1.0, 0.5], 3),                # 6/8 at 50 dotted quarters a minute: eighths (150 BPM) in threes
+])
+def test_triple_metres_read_as_three_beats_a_bar(name: str, beat_s: float, pattern: list[float],
+                                                 subdiv: int) -> None:
+    y, _ = _bars(beat_s=beat_s, pattern=pattern, bars=14, subdiv=subdiv)
+    a = analyze(y, sr=SR, features=["rhythm", "tonal"])
+    assert a.time_signature == "3/4", name
+    _check(a, duration=y.size / SR)
