@@ -357,14 +357,18 @@ def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = No
         return None
     # First guess: the most periodic pulse, weighted by the perceived-tempo prior.
     lag = max(peaks, key=lambda p: salience[p] * _prior(60.0 * fps / p))
-    # Binary or ternary grouping: keep the pulse whose half-period grid best captures the onsets.
-    # The alternative must win clearly (10 %): their grids share half their points.
-    # Each grid is scored at its own refined period (a 0.5 % error drifts a grid off the music in 30 s).
+    # Binary or ternary grouping: keep the pulse whose half-period grid best captures the onsets and whose
+    # beats carry the low and mid bands' accents (kick, bass, snare: a shuffle read 3/2 too fast puts every
+    # other backbeat between its beats). The alternative must win clearly (10 %): their grids share half their
+    # points. Each grid is scored at its own refined period (a 0.5 % error drifts a grid off the music in 30 s).
+    low_mid = bands[0] + bands[1]
+    accent = max(float(low_mid.mean()), 1e-9)
     options = []
     for ratio, handicap in ((1.0, 1.1), (2 / 3, 1.0), (1.5, 1.0)):
         if ratio == 1.0 or lo <= lag * ratio <= hi:
             refined = _comb_refine(env, lag * ratio)
-            options.append((handicap * _coverage(env, refined), refined))
+            aligned = _best_phase(low_mid, refined)[1] / accent
+            options.append((handicap * _coverage(env, refined) * aligned, refined))
     lag = max(options)[1]
     # Metrical level: up while the faster level holds the beat, else down while the slower one does.
     density = onset_density(env, fps=fps)
