@@ -574,13 +574,11 @@ class Workspace:
             if stem is None:
                 raise ConfigError(f"No audio of {what} in this workspace; import or download it first.",
                                   track_id=track_id)
-            there = self.catalog.query("SELECT model, stem FROM stems WHERE track_id = ? ORDER BY model",
-                                       (track_id,))
             by_model: dict[str, list[str]] = {}
-            for r in there:
-                by_model.setdefault(r["model"], []).append(r["stem"])
+            for m, st in zip(*(self.stems(track_id)[c].tolist() for c in ("model", "stem")), strict=True):
+                by_model.setdefault(m, []).append(st)
             if by_model:
-                listed = "; ".join(f"model={m!r}: stem={', '.join(map(repr, s))}" for m, s in by_model.items())
+                listed = "; ".join(f"{', '.join(map(repr, s))} (model={m!r})" for m, s in by_model.items())
                 hint = f"its stems are {listed}"
             else:
                 hint = f"it has no stems yet: ws.separate({track_id!r}) first"
