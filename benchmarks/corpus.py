@@ -27,8 +27,8 @@ import sys
 import tempfile
 import time
 import zlib
-from importlib import metadata
 from concurrent.futures import ProcessPoolExecutor
+from importlib import metadata
 
 import mido
 import numpy as np
@@ -174,13 +174,13 @@ class Song:
         rng = self.rng = np.random.default_rng(self.seed)
         self.tonic, self.mode, self.bpb = plan["tonic"], plan["mode"], plan["beats_per_bar"]
         # tempo: exact integer microseconds per quarter note so MIDI and labels agree
-        self.mpqn = int(round(6e7 / plan["tempo_raw"]))
+        self.mpqn = round(6e7 / plan["tempo_raw"])
         self.bpm = 6e7 / self.mpqn
         self.beat_s = self.mpqn / 1e6
         tick_s = self.beat_s / PPQ
         self.t0 = round(rng.uniform(0.05, 0.8) / tick_s) * tick_s     # first beat, on a MIDI tick
-        self.n_beats = int(math.floor((duration - 1e-6 - self.t0) / self.beat_s)) + 1
-        self.n_bars = int(math.ceil(self.n_beats / self.bpb)) + 1
+        self.n_beats = math.floor((duration - 1e-6 - self.t0) / self.beat_s) + 1
+        self.n_bars = math.ceil(self.n_beats / self.bpb) + 1
         self.new_features = []
 
         for cat in ("progression", "bass_program", "other_program", "vocals_program", "drum_kit"):
@@ -313,7 +313,8 @@ class Song:
             elif self.bass_pattern == "root_fifth_synco":
                 ev = [(0, 0, 1.4), (1.5, 0, 0.45), (2, 7, 0.9), (3.5, 0, 0.45)]
             else:  # waltz
-                ev = [(0, 0, 0.9), (1, 7, 0.4), (2, 12, 0.4)] if bar % 2 == 0 else [(0, 7, 0.9), (1, 12, 0.4), (2, 0, 0.4)]
+                ev = ([(0, 0, 0.9), (1, 7, 0.4), (2, 12, 0.4)] if bar % 2 == 0
+                      else [(0, 7, 0.9), (1, 12, 0.4), (2, 0, 0.4)])
             for p, interval, d in ev:
                 c = self.chord_at(b0 + p)
                 pitch = self._bass_note(c["root"]) + interval
@@ -343,7 +344,8 @@ class Song:
             cands.append(v)
         if prev is None:
             return min(cands, key=lambda v: abs(np.mean(v) - 62))
-        return min(cands, key=lambda v: sum(abs(a - b) for a, b in zip(v, prev)) + abs(np.mean(v) - 62) * 0.3)
+        return min(cands, key=lambda v: sum(abs(a - b) for a, b in zip(v, prev, strict=False))
+                   + abs(np.mean(v) - 62) * 0.3)
 
     def _other(self):
         rng, bpb, out = self.rng, self.bpb, self.tracks["other"]
@@ -532,7 +534,8 @@ def fluidsynth_render(mid_path, wav_path, sf2):
            "-F", wav_path, sf2, mid_path]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     x, sr = sf.read(wav_path, dtype="float64", always_2d=True)
-    assert sr == SR and x.shape[1] == 2, (sr, x.shape)
+    assert sr == SR, (sr, x.shape)
+    assert x.shape[1] == 2, (sr, x.shape)
     return x
 
 
@@ -542,7 +545,7 @@ def render_song(job):
     song = Song(split, index, plan, duration, salt)
     sdir = os.path.join(out_dir, song.song_id)
     os.makedirs(sdir, exist_ok=True)
-    n = int(round(duration * SR))
+    n = round(duration * SR)
     stems = {}
     with tempfile.TemporaryDirectory(prefix="bench_") as tmp:
         for stem in STEMS:
@@ -619,7 +622,7 @@ def tool_versions(sf2):
     def first_line(cmd):
         try:
             return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return f"unavailable ({e})"
     with open(sf2, "rb") as f:
         sf2_md5 = hashlib.md5(f.read()).hexdigest()
@@ -694,10 +697,10 @@ def verify(out_dir, sf2=SF2_DEFAULT, rerender=0):
         sdir = os.path.join(out_dir, sid)
         dur = float(r["duration_s"])
         data = {}
-        for s in ("mix",) + STEMS:
+        for s in ("mix", *STEMS):
             x, sr = sf.read(os.path.join(sdir, f"{s}.flac"), dtype="float64", always_2d=True)
             data[s] = x
-            if sr != SR or x.shape != (int(round(dur * SR)), 2):
+            if sr != SR or x.shape != (round(dur * SR), 2):
                 problems.append(f"{sid}/{s}: sr={sr} shape={x.shape}")
             rms = 20 * np.log10(np.sqrt(np.mean(x ** 2)) + 1e-12)
             if rms < -50:
@@ -713,7 +716,7 @@ def verify(out_dir, sf2=SF2_DEFAULT, rerender=0):
             problems.append(f"{sid}: mp3 length {len(mp3) / SR:.3f}s")
         # MIDI consistency: tempo, first note == first beat, beat grid spacing
         pm = pretty_midi.PrettyMIDI(os.path.join(sdir, "song.mid"))
-        tc_t, tc = pm.get_tempo_changes()
+        _tc_t, tc = pm.get_tempo_changes()
         bpm = float(r["tempo_bpm"])
         mf = mido.MidiFile(os.path.join(sdir, "song.mid"))
         mpqn = [m.tempo for tr in mf.tracks for m in tr if m.type == "set_tempo"]
@@ -751,7 +754,7 @@ def verify(out_dir, sf2=SF2_DEFAULT, rerender=0):
             with tempfile.TemporaryDirectory() as tmp:
                 pm2 = pretty_midi.PrettyMIDI(os.path.join(sdir, "song.mid"))
                 for inst in pm2.instruments:     # same end-padding event as the stem renders
-                    cc7 = [c.value for c in inst.control_changes if c.number == 7][0]
+                    cc7 = next(c.value for c in inst.control_changes if c.number == 7)
                     inst.control_changes.append(pretty_midi.ControlChange(7, cc7, dur + 0.5))
                 mid = os.path.join(tmp, "all.mid")
                 write_midi(pm2, mid, mpqn[0])
