@@ -586,6 +586,13 @@ class Workspace:
         return player(self.storage.resolve(rows[0]["path"]), start_s=start_s, duration_s=duration_s,
                       max_duration_s=self.settings.max_audio_s)
 
+    def browse(self) -> Any:
+        """The library browser (a notebook widget): the catalog as a table to filter and sort, and for a
+        selected track its players, links and plot (see :mod:`soundforge.browse`)."""
+        from .browse import browse
+
+        return browse(self)
+
     def jobs(self) -> Any:
         """The ``jobs`` table: one row per attempt of a stage item."""
         return self.catalog.table("jobs")
