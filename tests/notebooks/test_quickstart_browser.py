@@ -181,10 +181,10 @@ def test_quickstart_runs_in_jupyterlab(tmp_path: Path) -> None:
             lab.wait_for_kernel(NOTEBOOK)
             try:
                 state, best = _run_all(page, timeout_s=RUN_ALL_TIMEOUT_S)
-                browser_checks = _check_library_browser(page)
                 page.keyboard.press("Control+s")
                 page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel .jp-mod-dirty')"
                                        " && !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')")
+                browser_checks = _check_library_browser(page)  # after saving: its text box then holds the focus
             finally:
                 _screenshot(page, shot)
                 print(f"\nscreenshot of the notebook in JupyterLab: {shot}")
