@@ -6,9 +6,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 EXTRAS ?= separation,download,dev
 
-.PHONY: setup demo test check lint typecheck system-demo system-test clean
+.PHONY: setup python-check demo test check lint typecheck system-demo system-test clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@bash scripts/check-python.sh "$(PYTHON)" "$(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
@@ -16,7 +17,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (SoundForge .venv)"
 	touch $@
 
-setup: $(VENV)/.installed
+# The Python check runs first, every time: a wrong PYTHON creates nothing, and a .venv made by another
+# Python (or left broken) is removed, so the recursive make below rebuilds it.
+python-check:
+	@bash scripts/check-python.sh "$(PYTHON)" "$(VENV)"
+
+setup: python-check
+	@$(MAKE) --no-print-directory $(VENV)/.installed
 
 system-demo:
 	bash scripts/install-system.sh --optional ffmpeg
@@ -40,5 +47,8 @@ check: lint typecheck
 test: system-test setup check
 	SOUNDFORGE_REQUIRE_BROWSER=1 $(PY) -m pytest
 
+# Everything make and the tests create in the clone (workspaces of tests live in temporary folders).
 clean:
-	rm -rf $(VENV) soundforge-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) soundforge-demo .pytest_cache .mypy_cache .ruff_cache test-artifacts build dist *.egg-info
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print \
+		| xargs rm -rf

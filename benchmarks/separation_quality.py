@@ -2,7 +2,7 @@
 
 Usage::
 
-    python ../shared/corpus/make_corpus.py --n 12 --out /tmp/corpus-dev
+    python benchmarks/corpus.py --n 12 --out /tmp/corpus-dev
     python benchmarks/separation_quality.py /tmp/corpus-dev [--limit N] [--set repetition=0]
 
 For every song (``<song>/mix.flac`` plus ``vocals|drums|bass|other.flac``) it
@@ -86,7 +86,7 @@ def run_dsp(mix_path: Path, options: dict[str, float]) -> tuple[dict[str, np.nda
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("corpus", type=Path, help="folder of songs rendered by make_corpus.py")
+    parser.add_argument("corpus", type=Path, help="folder of songs rendered by benchmarks/corpus.py")
     parser.add_argument("--limit", type=int, default=None, help="only the first N songs")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="dsp option (e.g. repetition=0); repeatable")

@@ -67,6 +67,7 @@ __all__ = [
     "check_parameters",
     "looks_secret",
     "notebook_fingerprint",
+    "notebook_folders",
     "read_summary",
     "run",
 ]
@@ -682,3 +683,21 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
                          f"kept at {first.chunk.output}; summary at {summary.attrs['summary_path']}.",
                          run_id=run_id)
     return summary
+
+
+def notebook_folders(summary: Any) -> list[str]:
+    """Folders holding the executed notebooks a summary points at, in order (skipped items point at earlier runs).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        The result of :func:`run` (``output_notebook`` column).
+
+    Returns
+    -------
+    list of str
+        Each folder once; a rerun that skipped everything lists the earlier runs' folders, not its own
+        (which holds only its ``summary.parquet``).
+    """
+    folders = [str(Path(p).parent) for p in summary["output_notebook"].dropna() if Path(p).is_file()]
+    return list(dict.fromkeys(folders))

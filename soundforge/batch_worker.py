@@ -121,11 +121,37 @@ def execute(request: Mapping[str, Any], *, on_progress: OnProgress | None = None
         papermill.execute_notebook(
             request["input"], request["output"], parameters=request.get("parameters") or {},
             kernel_name=request.get("kernel_name"), cwd=request.get("cwd"), progress_bar=False,
-            start_timeout=float(request.get("start_timeout_s", 60.0)), log_output=False, **hooks)
+            start_timeout=float(request.get("start_timeout_s", 60.0)), log_output=False,
+            extra_arguments=quiet_kernel_arguments(request["input"], kernel_name=request.get("kernel_name")),
+            **hooks)
     except Exception as exc:
         answer = {"ok": False, **describe_failure(exc, output=request["output"])}
     answer["duration_s"] = time.perf_counter() - started
     return answer
+
+
+def quiet_kernel_arguments(notebook: str, *, kernel_name: str | None) -> list[str]:
+    """Kernel command-line arguments that keep ipykernel's start-up chatter out of batch logs.
+
+    ipykernel warns "Kernel is running over TCP without encryption" on every start, although
+    papermill's kernels listen on 127.0.0.1 only and live as long as one notebook: with
+    ``--IPKernelApp.log_level=ERROR`` the logs of a batch run carry only what matters. Kernels
+    other than ipykernel get no extra argument (they might refuse it).
+    """
+    import contextlib
+
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    name = kernel_name
+    if name is None:
+        with contextlib.suppress(Exception):
+            name = nbformat.read(notebook, as_version=4).metadata.get("kernelspec", {}).get("name")
+    try:
+        argv = KernelSpecManager().get_kernel_spec(name or "python3").argv
+    except (NoSuchKernel, OSError, ValueError):
+        return []
+    return ["--IPKernelApp.log_level=ERROR"] if any("ipykernel" in str(a) for a in argv) else []
 
 
 def _stop(signum: int, frame: Any) -> None:

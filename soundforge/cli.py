@@ -6,8 +6,10 @@
     soundforge [--root DIR] fetch URL...        Spotify track/album/playlist/artist links -> tracks
     soundforge [--root DIR] download [ID...]    download fetched Spotify tracks with spotdl
     soundforge [--root DIR] analyze [ID...]     tempo, key, loudness, timbre... of tracks with audio
-    soundforge [--root DIR] separate [TRACK_ID...] [--model M]   split tracks into stems
-    soundforge [--root DIR] status              tables of the catalog and storage
+                                                (also spelt ``analyse``)
+    soundforge [--root DIR] separate [TRACK_ID...] [--model M]   split tracks into stems (default: auto)
+    soundforge [--root DIR] status              tables of the catalog and storage (read-only)
+    soundforge [--root DIR] export DIR          every catalog table as DIR/<table>.parquet (read-only)
     soundforge [--root DIR] batch NOTEBOOK (--tracks ID... | --all) [-p NAME VALUE]...
                                                 run a parameterised notebook per track (papermill)
     soundforge [--root DIR] webhooks add URL [--events T,...] [--allow-private] [--secret-env VAR]
@@ -15,28 +17,88 @@
                                                 signed notifications of events (docs/webhooks.md)
     soundforge [--root DIR] demo                the main job on the built-in demo songs
 
-Every command has ``--help``. Errors print one line (``error: ...``) and exit 1.
+Every command has ``--help``. Errors print one line (``error: ...``) in the shell's words (``--model dsp``,
+not ``model='dsp'``: see :data:`SHELL_WORDS`) and exit 1; a mistyped command or choice is answered
+with the known ones. Read-only commands (``status``, ``export``, ``webhooks list``) never create a
+workspace. When standard error is not a terminal, stage progress comes as periodic log lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import SoundforgeError
+from .errors import ConfigError, SoundforgeError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["SHELL_WORDS", "build_parser", "main", "to_shell"]
 
 Command = Callable[[argparse.Namespace], int]
 
+SHELL_WORDS: tuple[tuple[str, str], ...] = (
+    (r"ws\.separate\(([^)]*)\)", "soundforge separate \\1"),
+    (r"ws\.analyze\(([^)]*)\)", "soundforge analyze \\1"),
+    (r"ws\.import_audio(?:\([^)]*\))?", "soundforge import PATH"),
+    (r"ws\.download(?:\([^)]*\))?", "soundforge download"),
+    (r"ws\.fetch(?:\([^)]*\))?", "soundforge fetch URL"),
+    (r"ws\.tracks\(\)", "soundforge status"),
+    (r"ws\.export\(([^)]*)\)", "soundforge export \\1"),
+    (r"\ballow_download=True", "--allow-download"),
+    (r"\bforce=True", "--force"),
+    (r"\bmodel=(?:'([^']*)'|\"([^\"]*)\")", "--model \\1\\2"),
+    (r"\bfeatures=", "--features "),
+    (r"\bworkers=", "--workers "),
+    (r"\btimeout=", "--timeout "),
+    (r"\bdevice=(?:'([^']*)'|\"([^\"]*)\")", "--device \\1\\2"),
+    (r"\bsegment=", "--segment "),
+    (r" \(or Workspace\(demucs_repo=\.\.\.\) / repo=\.\.\.\)", ""),
+    (r"\(repo= / SOUNDFORGE_DEMUCS_REPO / Workspace\(demucs_repo=\.\.\.\)\)", "(SOUNDFORGE_DEMUCS_REPO)"),
+)
+"""Registry of rewrites from the Python API's words in error messages to the shell's (pattern, replacement):
+the library speaks keywords (``model='dsp'``); the command line prints flags (``--model dsp``)."""
 
-def _workspace(args: argparse.Namespace) -> Any:
+
+def to_shell(message: str) -> str:
+    """An error message from the library, in the words of the command line (see :data:`SHELL_WORDS`)."""
+    for pattern, replacement in SHELL_WORDS:
+        message = re.sub(pattern, replacement, message)
+    message = re.sub(r"soundforge (separate|analyze|export) '([^']*)'", r"soundforge \1 \2", message)
+    return re.sub(r"(soundforge \w+) +([.;,)])", r"\1\2", message)
+
+
+def _workspace(args: argparse.Namespace, *, create: bool = True) -> Any:
+    """The workspace at ``--root``; ``create=False`` (read-only commands) refuses to make a new one."""
+    from .config import load_settings
     from .workspace import Workspace
 
+    if not create:
+        home = Path(load_settings(home=args.root).home)
+        if not (home / "catalog.sqlite").is_file():
+            demo = Path("soundforge-demo")
+            hint = (" The demo's workspace is ./soundforge-demo: add --root soundforge-demo."
+                    if (demo / "catalog.sqlite").is_file() and demo.resolve() != home.resolve() else "")
+            raise ConfigError(f"No workspace at {home} (no catalog.sqlite there); this command only reads one. "
+                              f"Pass --root DIR (or set SOUNDFORGE_HOME) to open yours, or create one with "
+                              f"'soundforge --root {home} import PATH...'.{hint}", path=str(home))
     return Workspace(args.root)
+
+
+def _with_titles(ws: Any, df: Any) -> Any:
+    """``df`` with a ``title`` column (the track's name) right after ``track_id``, when it has one."""
+    if "track_id" not in df.columns or "title" in df.columns or not len(df):
+        return df
+    names = ws.tracks()[["track_id", "name"]].rename(columns={"name": "title"})
+    out = df.merge(names, on="track_id", how="left")
+    cols = list(df.columns)
+    cols.insert(cols.index("track_id") + 1, "title")
+    out = out[cols]
+    out["title"] = out["title"].map(lambda t: t if not isinstance(t, str) or len(t) <= 32 else t[:31] + "…",
+                                    na_action="ignore")
+    return out
 
 
 def _show(df: Any, columns: Sequence[str] | None = None) -> None:
@@ -59,8 +121,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     """``soundforge import``: import files; exit 1 when any file failed."""
     ws = _workspace(args)
     result = ws.import_audio(args.paths, force=args.force, workers=args.workers, timeout=args.timeout)
-    _show(result, ["track_id", "status", "duration_s", "sample_rate", "channels", "format", "source_path",
-                   "error"])
+    _show(_with_titles(ws, result), ["track_id", "title", "status", "duration_s", "sample_rate", "channels", "format",
+                                     "source_path", "error"])
     failed = int((result["status"] == "failed").sum())
     print(f"\n{len(result) - failed} imported or already present, {failed} failed; workspace {ws.root}")
     return 1 if failed else 0
@@ -96,7 +158,8 @@ def cmd_download(args: argparse.Namespace) -> int:
         print("Nothing to download: every fetched Spotify track already has audio "
               f"(workspace {ws.root}). Fetch tracks first, or name track ids.")
         return 0
-    _show(result, ["track_id", "status", "attempts", "duration_s", "format", "path", "error"])
+    _show(_with_titles(ws, result), ["track_id", "title", "status", "attempts", "duration_s", "format", "path",
+                                     "error"])
     done, skipped, failed = _counts(result)
     print(f"\n{done} downloaded, {skipped} already present, "
           f"{failed} failed; workspace {ws.root}")
@@ -112,8 +175,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not len(result):
         print(f"Nothing to analyse: the workspace {ws.root} has no audio yet. Import or download tracks first.")
         return 0
-    _show(result, ["track_id", "status", "duration_s", "tempo_bpm", "key_tonic", "key_mode", "time_signature",
-                   "loudness_lufs", "energy", "danceability", "error"])
+    _show(_with_titles(ws, result), ["track_id", "title", "status", "duration_s", "tempo_bpm", "key_tonic",
+                                     "key_mode", "time_signature", "loudness_lufs", "energy", "danceability", "error"])
     done, skipped, failed = _counts(result)
     print(f"\n{done} analysed, {skipped} already analysed, "
           f"{failed} failed; all features: ws.features() or the analyses table (workspace {ws.root})")
@@ -129,22 +192,41 @@ def cmd_separate(args: argparse.Namespace) -> int:
         options["allow_download"] = True
     result = ws.separate(args.tracks or None, model=args.model, device=args.device, force=args.force,
                          workers=args.workers, timeout=args.timeout, **options)
-    _show(result, ["track_id", "model", "stem", "status", "duration_s", "seconds_taken", "path", "error"])
+    if result.attrs.get("model_reason"):
+        print(to_shell(result.attrs["model_reason"]) + "\n")
+    if not len(result):
+        print(f"Nothing to separate: the workspace {ws.root} has no audio yet. Import or download tracks first.")
+        return 0
+    _show(_with_titles(ws, result), ["track_id", "title", "model", "stem", "status", "duration_s", "seconds_taken",
+                                     "path", "error"])
     failed = result.loc[result["status"] == "failed", "track_id"].nunique()
     done = int((result["status"] != "failed").sum())
-    print(f"\n{done} stems done or already there, {failed} track(s) failed; workspace {ws.root}")
+    print(f"\n{done} stems done or already there with --model {result.attrs.get('model')}, {failed} track(s) "
+          f"failed; workspace {ws.root}")
     return 1 if failed else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``soundforge status``: tracks with their audio, then storage stats."""
-    ws = _workspace(args)
+    ws = _workspace(args, create=False)
     print(f"workspace: {ws.root}\n")
     tracks = ws.tracks()
     audio = ws.audio()[["track_id", "format", "duration_s", "sample_rate", "channels"]]
-    _show(tracks[["track_id", "source", "name"]].merge(audio, on="track_id", how="left"))
+    table = tracks[["track_id", "name", "artists", "source"]].rename(columns={"name": "title"})
+    table["artists"] = table["artists"].map(lambda a: ", ".join(a) if isinstance(a, list | tuple) else a)
+    _show(table.merge(audio, on="track_id", how="left"))
     print()
     _show(ws.stats())
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``soundforge export``: every catalog table as ``OUT_DIR/<table>.parquet``, like ``ws.export``."""
+    ws = _workspace(args, create=False)
+    written = ws.export(Path(args.out_dir).expanduser())
+    for name, path in written.items():
+        print(f"{name:12s} {path}")
+    print(f"\n{len(written)} tables of the workspace {ws.root} written as Parquet to {args.out_dir}")
     return 0
 
 
@@ -174,11 +256,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
     summary = batch.run(args.notebook, tracks, parameters=parameters, workers=args.workers,
                         chunk_size=args.chunk_size, out_dir=args.out_dir, timeout=args.timeout, force=args.force,
                         progress=None if args.quiet else "auto", kernel_name=args.kernel, workspace=ws)
-    _show(summary, ["item", "status", "duration_s", "output_notebook", "error"])
+    _show(_with_titles(ws, summary.rename(columns={"item": "track_id"})),
+          ["track_id", "title", "status", "duration_s", "output_notebook", "error"])
     done, skipped, failed = _counts(summary)
     print(f"\n{done} done, {skipped} skipped (done before), "
           f"{failed} failed")
-    print(f"executed notebooks: {summary.attrs['run_dir'] if args.out_dir is None else args.out_dir}")
+    from .batch import notebook_folders
+
+    print(f"executed notebooks: {', '.join(notebook_folders(summary)) or '(none)'}")
     print(f"summary: {summary.attrs['summary_path']}")
     return 1 if failed else 0
 
@@ -187,7 +272,7 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     """``soundforge webhooks``: register, list, test endpoints; deliver what is pending."""
     import os
 
-    ws = _workspace(args)
+    ws = _workspace(args, create=args.action != "list")
     hooks = ws.webhooks
     action = args.action
     if action == "add":
@@ -242,13 +327,28 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="time limit per item")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a mistyped command or choice."""
+
+    def error(self, message: str) -> Any:
+        import difflib
+
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if wrong:
+            choices = re.findall(r"'?([\w.-]+)'?", wrong.group(2))
+            close = difflib.get_close_matches(wrong.group(1), choices, n=1, cutoff=0.5)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        return super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``soundforge`` command."""
-    parser = argparse.ArgumentParser(prog="soundforge", description="SoundForge: music research workbench.")
+    parser = _Parser(prog="soundforge", description="SoundForge: music research workbench.")
     parser.add_argument("--version", action="version", version=f"soundforge {__version__}")
     parser.add_argument("--root", default=None,
                         help="workspace folder (default: $SOUNDFORGE_HOME, else ~/soundforge)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
 
     p = sub.add_parser("import", help="import audio files, folders or glob patterns",
                        description="Import the user's own audio files into the workspace.")
@@ -284,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     p.set_defaults(func=cmd_download)
 
-    p = sub.add_parser("analyze", help="analyse tracks: tempo, beats, key, loudness, timbre, structure",
+    p = sub.add_parser("analyze", aliases=["analyse"],
+                       help="analyse tracks: tempo, beats, key, loudness, timbre, structure",
                        description="Analyse the audio of the given tracks (default: every track with audio) in "
                                    "worker processes; results go to the analyses table and analysis/<track_id>/.")
     p.add_argument("track_ids", nargs="*", metavar="TRACK_ID", help="track ids (default: all with audio)")
@@ -300,8 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "demucs models need their weights in $SOUNDFORGE_DEMUCS_REPO or a pre-filled "
                                    "cache; --model dsp needs none.")
     p.add_argument("tracks", nargs="*", metavar="TRACK_ID", help="tracks to separate (default: all with audio)")
-    p.add_argument("--model", default="htdemucs",
-                   help="htdemucs (default), htdemucs_ft, htdemucs_6s, hdemucs_mmi, or dsp")
+    p.add_argument("--model", default="auto",
+                   help="auto (default: the best demucs model whose weights are on this machine, else dsp), "
+                        "htdemucs, htdemucs_ft, htdemucs_6s, hdemucs_mmi, or dsp (no weights needed)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--segment", type=float, default=None, metavar="SECONDS", help="demucs segment length")
     p.add_argument("--overlap", type=float, default=None, help="demucs segment overlap (default 0.25)")
@@ -313,8 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_separate)
 
     p = sub.add_parser("status", help="show the catalog and storage tables",
-                       description="Show tracks, audio and storage statistics of the workspace.")
+                       description="Show tracks (with titles), audio and storage statistics of the workspace. "
+                                   "Read-only: a folder without a workspace is reported, never created.")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("export", help="write every catalog table as Parquet files",
+                       description="Write every table of the workspace's catalog (tracks, audio, analyses, stems, "
+                                   "jobs...) as OUT_DIR/<table>.parquet, like ws.export(OUT_DIR). Read-only.")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder receiving one file per table (created)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("batch", help="run a parameterised notebook per track with papermill",
                        description="Execute NOTEBOOK with papermill for each track (or chunk of tracks), in "
@@ -375,11 +484,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_progress_when_not_a_terminal()
     try:
         return int(args.func(args))
     except SoundforgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {to_shell(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _log_progress_when_not_a_terminal() -> None:
+    """Stage progress (``progress="auto"``) becomes log lines when stderr is not a TTY: show them on stderr."""
+    import logging
+
+    if sys.stderr.isatty():
+        return
+    log = logging.getLogger("soundforge")
+    if not any(isinstance(h, logging.StreamHandler) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False

@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_DEMO_ROOT", "demo_dir", "report_template", "run_demo"]
+__all__ = ["DEFAULT_DEMO_ROOT", "demo_dir", "hand_over", "report_template", "run_demo"]
 
 DEFAULT_DEMO_ROOT = Path("soundforge-demo")
 
@@ -56,12 +56,32 @@ def batch_report(ws: Any, track_ids: list[str], *, step: int) -> int:
     template = report_template()
     print(f"\n{step}. Batch run: {template.relative_to(template.parents[2])} on each song "
           "(papermill, 2 workers; done songs are skipped on a rerun)")
-    summary = batch.run(template, track_ids, workspace=ws, workers=2, progress=None)
+    summary = batch.run(template, track_ids, workspace=ws, workers=2)
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(summary[["item", "status", "duration_s", "error"]].to_string(index=False))
-    print(f"executed notebooks: {summary.attrs['run_dir']}")
+    for folder in batch.notebook_folders(summary) or ["(none)"]:
+        print(f"executed notebooks: {folder}")
     print(f"summary table:      {summary.attrs['summary_path']}")
     return int((summary["status"] == "failed").sum())
+
+
+def hand_over(ws: Any) -> None:
+    """Last words of the demo: how to open the same workspace from the shell, Python and the quickstart."""
+    import shlex
+
+    root = ws.root
+    try:
+        shown = str(root.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(root)
+    quickstart = Path(__file__).resolve().parent.parent / "notebooks" / "01_quickstart.ipynb"
+    print(f"""
+Open this workspace ({root}) yourself:
+  shell:    soundforge --root {shlex.quote(shown)} status
+            soundforge --root {shlex.quote(shown)} separate --model dsp
+  Python:   import soundforge as sf; ws = sf.Workspace({str(root)!r}); ws.browse()
+  notebook: SOUNDFORGE_HOME={shlex.quote(str(root))} jupyter lab {quickstart}
+Your own music: soundforge --root ~/music-lab import ~/Music/album/  (then analyze, separate, status)""")
 
 
 def run_demo(*, root: str | Path | None = None) -> int:
@@ -95,7 +115,7 @@ def run_demo(*, root: str | Path | None = None) -> int:
         ws.audio()[["track_id", "format", "duration_s", "sample_rate", "channels", "size_bytes"]], on="track_id")
     print(table.to_string(index=False))
     print("\n2. Analyse the demo songs (tempo, key, loudness, timbre, structure)")
-    analysed = ws.analyze(imported, progress=None)
+    analysed = ws.analyze(imported)
     failed += int((analysed["status"] == "failed").sum())
     names = dict(zip(imported["track_id"], imported["source_path"].map(lambda p: Path(str(p)).name), strict=True))
     truth = demo_truth()
@@ -113,6 +133,7 @@ def run_demo(*, root: str | Path | None = None) -> int:
     separated, next_step = _separate_step(ws, first_step=3)
     failed += separated
     failed += batch_report(ws, table["track_id"].tolist(), step=next_step)
+    hand_over(ws)
     return 1 if failed else 0
 
 

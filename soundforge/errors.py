@@ -8,6 +8,7 @@ Each one names the input it is about and says what to do next; the
 
     SoundforgeError
     ├── ConfigError                  bad setting or argument value
+    │   └── TrackNotFound            a track id this workspace does not know
     ├── InvalidIdError               a track id or name that cannot become a path
     ├── StorageError                 a file in the workspace cannot be written/read
     ├── CatalogError                 the SQLite catalog cannot be opened/migrated/written
@@ -74,6 +75,7 @@ __all__ = [
     "SpotifyUnavailable",
     "StageError",
     "StorageError",
+    "TrackNotFound",
     "UnsafeDestination",
     "WebhookError",
     "WebhookSignatureError",
@@ -141,6 +143,10 @@ def is_transient(exc: BaseException) -> bool:
 
 class ConfigError(SoundforgeError, ValueError):
     """A setting or argument has a value SoundForge cannot use."""
+
+
+class TrackNotFound(ConfigError):
+    """A track id that is not in this workspace's catalog (a typo, or another workspace's id)."""
 
 
 class InvalidIdError(SoundforgeError, ValueError):

@@ -264,20 +264,36 @@ class TextReporter(StateReporter):
 
 
 class LogReporter(StateReporter):
-    """:mod:`logging` lines for batch runs: start, each finished item, retries, and a summary.
+    """:mod:`logging` lines for batch runs and non-terminals: start, each finished item, retries, a status
+    line every ``every_s`` seconds while work runs (counts, running items with their percent, ETA), and a
+    summary.
 
     Parameters
     ----------
     log : logging.Logger, optional
         Default: ``logging.getLogger("soundforge.runner")``.
+    every_s : float
+        Seconds between two periodic status lines (the runner's ``tick`` events drive them);
+        ``math.inf``: none.
     """
 
-    def __init__(self, *, log: logging.Logger | None = None) -> None:
+    def __init__(self, *, log: logging.Logger | None = None, every_s: float = 10.0) -> None:
         super().__init__(interval_s=math.inf)
         self.log = log or logger
+        self.every_s = every_s
+        self._last_line = -math.inf
 
     def on_event(self, event: ProgressEvent) -> None:
         st = self.state
+        if event.kind in ("start", "item_end", "item_retry"):
+            self._last_line = event.time
+        elif event.kind != "end" and event.time - self._last_line >= self.every_s:
+            self._last_line = event.time
+            running = [f"{i.item} {i.percent:.0f}%" if i.percent is not None else i.item
+                       for i in st.items.values() if i.status == "running"]
+            self.log.info("%s: %s%s · %s elapsed · ETA %s", st.stage, st.summary(),
+                          f" ({', '.join(running[:5])}{' ...' if len(running) > 5 else ''})" if running else "",
+                          format_seconds(event.time - st.started), format_seconds(st.eta_s(event.time)))
         if event.kind == "start":
             self.log.info("%s: %d items, %d workers", event.stage, event.total, event.workers)
         elif event.kind == "item_retry":

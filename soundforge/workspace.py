@@ -355,16 +355,19 @@ class Workspace:
         ------
         ConfigError
             Unknown feature group, a DataFrame without ``track_id``, or tracks without audio.
+        TrackNotFound
+            A track id this workspace does not know.
         """
         params = analyses.stage_params(features)
         ids = analyses.requested_tracks(tracks, catalog=self.catalog)
+        self.require_tracks(ids)
         items = analyses.analyze_items(ids, catalog=self.catalog, storage=self.storage, params=params,
                                        max_duration_s=self.settings.max_audio_s)
         return self._run_stage(analyses.ANALYZE, items, params=params, workers=workers, timeout=timeout,
                                force=force, progress=progress, errors=errors, record=analyses.record_analysis,
                                existing=functools.partial(analyses.existing_analysis, self.catalog, self.storage))
 
-    def separate(self, tracks: Any = None, *, model: str = "htdemucs", device: str = "auto",
+    def separate(self, tracks: Any = None, *, model: str = "auto", device: str = "auto",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,
                  progress: Progress = "auto", errors: str = "record", **options: Any) -> Any:
         """Separate tracks into stems: ``stems/<track_id>/<model>/<stem>.flac`` plus ``stems`` rows.
@@ -379,6 +382,8 @@ class Workspace:
             Tracks to separate: a frame with ``track_id`` (``ws.audio()``, a stage's result...),
             one id, ids, or ``None`` for every track with audio.
         model : str
+            ``"auto"`` (default: the best demucs model whose weights are on this machine, else
+            ``"dsp"``; ``result.attrs["model"]`` and the ``model`` column say which ran),
             ``"htdemucs"``, ``"htdemucs_ft"``, ``"htdemucs_6s"``, ``"hdemucs_mmi"`` (demucs; weights
             from ``demucs_repo`` / ``$SOUNDFORGE_DEMUCS_REPO`` or a pre-filled cache) or ``"dsp"``
             (signal processing, no weights).
@@ -403,19 +408,29 @@ class Workspace:
         pandas.DataFrame
             One row per stem: ``track_id``, ``model``, ``stem``, ``path``, ``status``, ``error``,
             ``duration_s`` (audio length, s), ``seconds_taken`` (separation time of the track, s),
-            ``sample_rate``, ``channels``, ``params_hash``, ``attempts``.
+            ``sample_rate``, ``channels``, ``params_hash``, ``attempts``. ``attrs["model"]``: the model
+            that ran; ``attrs["model_reason"]``: why, when ``model="auto"`` chose it.
 
         Raises
         ------
         ConfigError
-            Unknown model or bad options (before any work).
+            Unknown model (the message lists the known ones) or bad options (before any work).
+        TrackNotFound
+            A track id this workspace does not know.
         ModelNotAvailable
             demucs weights not found (before any work), with instructions.
         """
         from .jobs import params_hash
         from .separation import resolve, result_params
+        from .separation.auto import AUTO, check_model, choose_model
         from .stages import separate as sep
 
+        reason = None
+        if model == AUTO:
+            choice = choose_model(repo=self.settings.demucs_repo)
+            model, reason = choice.model, choice.reason
+        elif isinstance(model, str) and ":" not in model:
+            check_model(model, repo=self.settings.demucs_repo)
         backend, name = resolve(model)
         defaults = {"repo": self.settings.demucs_repo, "offline": self.settings.offline or None} \
             if backend.name == "demucs" else {}
@@ -427,14 +442,42 @@ class Workspace:
             locate(name, repo=Path(opts["repo"]) if opts["repo"] else None)  # ModelNotAvailable now, not per track
         params = result_params(name, opts)
         stems = backend.stems(name)
-        items = sep.plan_items(sep.track_ids(tracks, catalog=self.catalog), catalog=self.catalog,
+        ids = sep.track_ids(tracks, catalog=self.catalog)
+        self.require_tracks(ids)
+        items = sep.plan_items(ids, catalog=self.catalog,
                                storage=self.storage, model=name, options=opts,
                                params_hash=params_hash(params, version=sep.SEPARATE.version), stems=stems,
                                max_duration_s=self.settings.max_audio_s, ffmpeg=self.settings.ffmpeg)
         result = self._run_stage(sep.SEPARATE, items, params=params, workers=workers, timeout=timeout, force=force,
                                  progress=progress, errors=errors, record=sep.record_stems,
                                  existing=functools.partial(sep.existing_stems, self.catalog))
-        return sep.stem_rows(result, expected=stems)
+        rows = sep.stem_rows(result, expected=stems)
+        rows.attrs["model"] = name
+        rows.attrs["model_reason"] = reason
+        return rows
+
+    def require_tracks(self, track_ids: Iterable[str]) -> None:
+        """Check that every id names a track of this workspace.
+
+        Raises
+        ------
+        TrackNotFound
+            Some ids are unknown here: the message lists them and says where known ids are.
+        """
+        ids = list(track_ids)
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            known.update(r["track_id"] for r in self.catalog.query(
+                f"SELECT track_id FROM tracks WHERE track_id IN ({', '.join('?' * len(chunk))})", chunk))
+        unknown = [t for t in ids if t not in known]
+        if unknown:
+            from .errors import TrackNotFound
+
+            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise TrackNotFound(f"Unknown track id(s) in the workspace {self.root}: {shown}. ws.tracks() lists the "
+                                "track ids it holds; ws.import_audio(...) or ws.fetch(...) adds tracks.",
+                                track_ids=unknown)
 
     # -- readers -------------------------------------------------------------------
     def tracks(self) -> Any:
@@ -517,6 +560,7 @@ class Workspace:
         """
         from .stages.separate import player
 
+        self.require_tracks([track_id])
         if stem is None:
             rows = self.catalog.query("SELECT path FROM audio WHERE track_id = ?", (track_id,))
             what = f"track {track_id}"
@@ -527,10 +571,27 @@ class Workspace:
         if not rows:
             from .errors import ConfigError
 
-            hint = "ws.separate(...) it first" if stem else "import or download it first"
-            raise ConfigError(f"No {what} in this workspace; {hint}.", track_id=track_id)
+            if stem is None:
+                raise ConfigError(f"No audio of {what} in this workspace; import or download it first.",
+                                  track_id=track_id)
+            by_model: dict[str, list[str]] = {}
+            for m, st in zip(*(self.stems(track_id)[c].tolist() for c in ("model", "stem")), strict=True):
+                by_model.setdefault(m, []).append(st)
+            if by_model:
+                listed = "; ".join(f"{', '.join(map(repr, s))} (model={m!r})" for m, s in by_model.items())
+                hint = f"its stems are {listed}"
+            else:
+                hint = f"it has no stems yet: ws.separate({track_id!r}) first"
+            raise ConfigError(f"No {what} in this workspace; {hint}.", track_id=track_id, stem=stem)
         return player(self.storage.resolve(rows[0]["path"]), start_s=start_s, duration_s=duration_s,
                       max_duration_s=self.settings.max_audio_s)
+
+    def browse(self) -> Any:
+        """The library browser (a notebook widget): the catalog as a table to filter and sort, and for a
+        selected track its players, links and plot (see :mod:`soundforge.browse`)."""
+        from .browse import browse
+
+        return browse(self)
 
     def jobs(self) -> Any:
         """The ``jobs`` table: one row per attempt of a stage item."""

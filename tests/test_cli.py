@@ -41,9 +41,73 @@ def test_import_then_status(tmp_path: Path, make_audio, bad_files, capsys: pytes
 def test_errors_are_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert main(["--root", str(blocker / "ws"), "status"]) == 1
+    assert main(["--root", str(blocker / "ws"), "analyze"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: Cannot create the workspace")
+
+
+def test_read_only_commands_never_create_a_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOUNDFORGE_HOME", str(tmp_path / "home-ws"))
+    for argv in (["status"], ["export", "out"], ["webhooks", "list"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: No workspace at {tmp_path / 'home-ws'} (no catalog.sqlite there)")
+        assert "Pass --root DIR" in err
+    assert not (tmp_path / "home-ws").exists()
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "soundforge-demo").mkdir()
+    (tmp_path / "soundforge-demo" / "catalog.sqlite").touch()
+    assert main(["status"]) == 1
+    assert "The demo's workspace is ./soundforge-demo: add --root soundforge-demo." in capsys.readouterr().err
+
+
+def test_titles_alias_unknown_ids_and_export(tmp_path: Path, make_audio, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    root = str(tmp_path / "ws")
+    assert main(["--root", root, "import", str(make_audio("My Song.flac"))]) == 0
+    assert "My Song" in capsys.readouterr().out
+    assert main(["--root", root, "status"]) == 0
+    out = capsys.readouterr().out
+    assert "title" in out
+    assert "My Song" in out
+    assert main(["--root", root, "analyse", "local-deadbeef"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unknown track id(s) in the workspace")
+    assert "local-deadbeef. soundforge status lists the track ids" in err
+    assert "ws." not in err
+    assert main(["--root", root, "analyse", "--features", "loudness"]) == 0
+    out = capsys.readouterr().out
+    assert "My Song" in out
+    assert "1 analysed" in out
+    assert main(["--root", root, "export", str(tmp_path / "out")]) == 0
+    assert "tables of the workspace" in capsys.readouterr().out
+    assert pd.read_parquet(tmp_path / "out" / "tracks.parquet")["name"].tolist() == ["My Song"]
+
+
+def test_mistyped_command_and_choice_get_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["separat"])
+    assert info.value.code == 2
+    assert "invalid choice: 'separat'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["analize"])
+    assert "did you mean 'analyze'?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["download", "--format", "flak"])
+    assert "did you mean 'flac'?" in capsys.readouterr().err
+
+
+def test_python_words_become_flags() -> None:
+    from soundforge.cli import to_shell
+
+    assert to_shell("pass allow_download=True when online. model='dsp' needs no weights") == \
+        "pass --allow-download when online. --model dsp needs no weights"
+    assert to_shell("run ws.separate('abc') first; ws.import_audio / ws.download") == \
+        "run soundforge separate abc first; soundforge import PATH / soundforge download"
+    assert to_shell("force=True analyses again") == "--force analyses again"
 
 
 def test_python_dash_m_and_demo(tmp_path: Path) -> None:

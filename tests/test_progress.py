@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,24 @@ def test_log_reporter_writes_lines(caplog: pytest.LogCaptureFixture) -> None:
     assert any(m.startswith("demo [3/3] failed t2: AudioError: bad") for m in messages)
     assert messages[-1].startswith("demo: finished 3/3 · 2 done · 0 skipped · 1 failed in")
     assert [r.levelname for r in caplog.records].count("WARNING") == 1
+
+
+def test_log_reporter_prints_periodic_status_lines(caplog: pytest.LogCaptureFixture) -> None:
+    """A long item in a non-terminal is not silence: ticks give a line every ``every_s`` with counts and ETA."""
+    evs = [ProgressEvent("start", "separate", time=0.0, total=3, workers=1),
+           ProgressEvent("item_start", "separate", time=0.1, item="t0", attempt=1),
+           ProgressEvent("item_end", "separate", time=5.0, item="t0", attempt=1, status="done"),
+           ProgressEvent("item_start", "separate", time=5.1, item="t1", attempt=1)]
+    evs += [ProgressEvent("tick", "separate", time=5.5 + 0.5 * k) for k in range(50)]
+    evs.insert(6, ProgressEvent("item_progress", "separate", time=6.0, item="t1", percent=40.0))
+    with caplog.at_level(logging.INFO, logger="soundforge.runner"):
+        reporter = LogReporter(every_s=10.0)
+        for e in evs:
+            reporter(e)
+    periodic = [r.getMessage() for r in caplog.records if "elapsed" in r.getMessage()]
+    assert len(periodic) == 2  # at 15 s and 25 s of a 30 s stretch without items finishing
+    assert periodic[0].startswith("separate: 1/3 · 1 done · 0 skipped · 0 failed · 1 running (t1 40%) · 0:15 elapsed")
+    assert re.search(r"ETA \d+:\d\d$", periodic[0])
 
 
 class Tty(io.StringIO):

@@ -170,7 +170,8 @@ def separate(path: str | os.PathLike[str], *, model: str = "dsp", out_dir: str |
     path : str or os.PathLike
         The mix (any format :mod:`soundforge.audio` decodes).
     model : str
-        ``"dsp"`` (signal processing, no weights) or a demucs model: ``"htdemucs"``,
+        ``"auto"`` (the best demucs model whose weights are here, else ``"dsp"``; see
+        :mod:`soundforge.separation.auto`), ``"dsp"`` (signal processing, no weights) or a demucs model: ``"htdemucs"``,
         ``"htdemucs_ft"``, ``"htdemucs_6s"``, ``"hdemucs_mmi"``, or any name in your
         local demucs repo; ``"backend:model"`` picks a backend explicitly.
     out_dir : str or os.PathLike
@@ -213,6 +214,10 @@ def separate(path: str | os.PathLike[str], *, model: str = "dsp", out_dir: str |
     SeparationError
         The backend failed.
     """
+    if model == "auto":
+        from .auto import choose_model
+
+        model = choose_model(repo=opts.get("repo")).model
     backend, name = resolve(model, registry=registry)
     options = backend.options(name, **opts)
     if timeout_s is not None and not timeout_s > 0:

@@ -5,7 +5,8 @@ opens it in Chromium with Playwright (``executable_path``; no browser download),
 clicks Run > Run All Cells and watches the page until every cell has run. Then it
 checks that the progress widgets reached 100 %, that a result table, at least one
 plot image and the audio players rendered, and that no cell failed (in the page and in
-the saved file).
+the saved file). The library browser (``ws.browse()``): its table renders, typing in its
+filter narrows it, and a stem player loads its file through Jupyter's file serving.
 A screenshot of the whole notebook goes to ``test-artifacts/``.
 """
 
@@ -131,6 +132,31 @@ def _screenshot(page: Any, target: Path) -> None:
     page.screenshot(path=str(target), full_page=True)
 
 
+def _check_library_browser(page: Any) -> dict[str, Any]:
+    """ws.browse(): the table rendered, filtering narrows it, a stem player's file loads through /files/."""
+    widget = page.locator(".soundforge-browse")
+    widget.locator("table.soundforge-library").wait_for()
+    rows = widget.locator("table.soundforge-library tbody tr").count()
+    assert rows == 3, f"the library table shows {rows} rows, not the 3 demo songs"
+    box = widget.locator("input[type=text]").first
+    box.fill("demo_001")
+    page.wait_for_function("() => document.querySelectorAll('.soundforge-browse table.soundforge-library tbody tr')"
+                           ".length === 1")
+    box.fill("")
+    page.wait_for_function("() => document.querySelectorAll('.soundforge-browse table.soundforge-library tbody tr')"
+                           ".length === 3")
+    player = widget.locator('audio[data-stem="vocals"]').first
+    player.wait_for(state="attached")
+    src = player.evaluate("a => a.src")
+    assert "/files/home/stems/" in src, f"the vocals player does not stream from Jupyter's file serving: {src}"
+    loaded = player.evaluate("""a => new Promise(done => {
+        a.addEventListener('loadedmetadata', () => done({ok: true, duration: a.duration}), {once: true});
+        a.addEventListener('error', () => done({ok: false, error: a.error && a.error.code}), {once: true});
+        a.preload = 'metadata'; a.load(); })""")
+    assert loaded["ok"], f"the vocals player could not load {src}: {loaded}"
+    return {"rows": rows, "vocals_src": src, "vocals_duration_s": loaded["duration"]}
+
+
 def test_quickstart_runs_in_jupyterlab(tmp_path: Path) -> None:
     chromium = _require_browser()
     from playwright.sync_api import sync_playwright
@@ -138,7 +164,8 @@ def test_quickstart_runs_in_jupyterlab(tmp_path: Path) -> None:
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
-    env = {**os.environ, "SOUNDFORGE_HOME": str(tmp_path / "home"), "SOUNDFORGE_OFFLINE": "1",
+    # The workspace lies inside the folder JupyterLab serves: the browser's players stream its files (/files/...).
+    env = {**os.environ, "SOUNDFORGE_HOME": str(root / "home"), "SOUNDFORGE_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as for a person
     shot = ARTIFACTS / "browser" / "01_quickstart.png"
@@ -157,6 +184,7 @@ def test_quickstart_runs_in_jupyterlab(tmp_path: Path) -> None:
                 page.keyboard.press("Control+s")
                 page.wait_for_function("() => !document.querySelector('.jp-NotebookPanel .jp-mod-dirty')"
                                        " && !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')")
+                browser_checks = _check_library_browser(page)  # after saving: its text box then holds the focus
             finally:
                 _screenshot(page, shot)
                 print(f"\nscreenshot of the notebook in JupyterLab: {shot}")
@@ -182,4 +210,6 @@ def test_quickstart_runs_in_jupyterlab(tmp_path: Path) -> None:
     if "ws.play(" in "".join(c.source for c in saved.cells):
         assert state["players"] >= 2, f"audio players for the mix and the stems: {state['players']} rendered"
     assert shot.is_file() and shot.stat().st_size > 10_000
-    (shot.with_suffix(".json")).write_text(json.dumps({"state": state, "progress_max": best}, indent=2))
+    assert browser_checks["vocals_duration_s"] > 10  # a 15 s demo song's stem
+    (shot.with_suffix(".json")).write_text(json.dumps({"state": state, "progress_max": best,
+                                                       "browser": browser_checks}, indent=2))

@@ -132,9 +132,17 @@ def test_bad_audio_fails_its_row_only(tmp_path: Path) -> None:
 
 
 def test_tracks_without_audio_are_refused(tmp_path: Path) -> None:
+    from soundforge.catalog import utcnow
+    from soundforge.errors import TrackNotFound
+
     ws = Workspace(tmp_path / "ws")
-    with pytest.raises(ConfigError, match="no audio in this workspace"):
+    with pytest.raises(TrackNotFound, match=r"Unknown track id\(s\) in the workspace .*: local-0123456789abcdef\."):
         ws.analyze(["local-0123456789abcdef"], progress=None)
+    with ws.catalog.transaction() as conn:  # a fetched Spotify track: known, no audio yet
+        conn.execute("INSERT INTO tracks (track_id, source, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                     ("4uLU6hMCjMI75M1A2tKUQC", "spotify", "Song", utcnow(), utcnow()))
+    with pytest.raises(ConfigError, match="no audio in this workspace"):
+        ws.analyze(["4uLU6hMCjMI75M1A2tKUQC"], progress=None)
     assert len(ws.analyze(progress=None)) == 0
     assert len(ws.features()) == 0
     assert set(FEATURES) <= set(ws.features().columns)

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from soundforge.cli import main
-from soundforge.errors import ConfigError, ModelNotAvailable
+from soundforge.errors import ConfigError, ModelNotAvailable, TrackNotFound
 from soundforge.progress import ProgressEvent
 from soundforge.stages.separate import STEM_COLUMNS
 from soundforge.workspace import Workspace
@@ -76,12 +76,10 @@ def test_dsp_stems_rows_files_and_skip(ws: Workspace) -> None:
     assert not list((ws.root / "tmp").iterdir())  # scratch folders are gone
 
 
-def test_tracks_without_audio_fail_per_stem(ws: Workspace) -> None:
-    df = ws.separate(["nosuchtrack"], model="dsp", progress=None)
-    assert df["status"].tolist() == ["failed"] * 4
-    assert df["stem"].tolist() == DSP_STEMS
-    assert df["error"].str.contains("no audio").all()
-    assert df["path"].isna().all()
+def test_unknown_track_ids_are_named_before_any_work(ws: Workspace) -> None:
+    with pytest.raises(TrackNotFound, match=r"Unknown track id\(s\) in the workspace .*: nosuchtrack\. ws\.tracks\(\)"):
+        ws.separate(["nosuchtrack"], model="dsp", progress=None)
+    assert not (ws.jobs()["stage"] == "separate").any()
     with pytest.raises(ConfigError, match="Unknown option"):
         ws.separate(model="dsp", shifts=3)
 
@@ -131,8 +129,48 @@ def test_play_mix_stem_and_excerpt(ws: Workspace) -> None:
     excerpt = ws.play(track, stem="drums", start_s=0.5, duration_s=1.0)
     assert excerpt.mimetype == "audio/wav"
     assert len(excerpt.data) == 44 + row["sample_rate"] * row["channels"] * 2  # 1 s of 16-bit WAV
-    with pytest.raises(ConfigError, match="separate"):
+    with pytest.raises(ConfigError, match=r"No stem 'guitar' of track .*; its stems are 'vocals', 'drums', 'bass', "
+                                          r"'other' \(model='dsp'\)\."):
         ws.play(track, stem="guitar")
+    other = ws.audio()["track_id"].iloc[1]
+    with pytest.raises(ConfigError, match=rf"it has no stems yet: ws\.separate\('{other}'\) first"):
+        ws.play(other, stem="vocals")
+    with pytest.raises(TrackNotFound, match=r"Unknown track id.*local-deadbeef"):
+        ws.play("local-deadbeef")
+
+
+def test_auto_model_runs_dsp_without_weights_and_says_so(ws: Workspace, empty_caches: Path) -> None:
+    track = ws.audio()["track_id"].iloc[0]
+    df = ws.separate([track], progress=None)  # model="auto" is the default
+    assert df["status"].tolist() == ["done"] * 4
+    assert set(df["model"]) == {"dsp"}
+    assert df.attrs["model"] == "dsp"
+    assert "no demucs weights are on this machine" in df.attrs["model_reason"]
+    assert (ws.root / "stems" / track / "dsp" / "vocals.flac").is_file()
+
+
+def test_auto_model_prefers_demucs_weights_on_the_machine(tmp_path: Path, tiny_demucs_repo: Path,
+                                                          empty_caches: Path) -> None:
+    from soundforge.separation.auto import choose_model
+
+    assert choose_model(repo=None).model == "dsp"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "t1ny0001.th").symlink_to(tiny_demucs_repo / "t1ny0001.th")
+    (repo / "htdemucs.yaml").write_text("models: ['t1ny0001']\n")
+    choice = choose_model(repo=repo)
+    assert choice.model == "htdemucs"
+    assert "weights are on this machine" in choice.reason
+
+
+def test_unknown_model_lists_the_known_ones(ws: Workspace, tiny_demucs_repo: Path) -> None:
+    with pytest.raises(ConfigError, match=r"Unknown separation model 'bogus'; known models: auto, dsp, hdemucs_mmi, "
+                                          r"htdemucs, htdemucs_6s, htdemucs_ft"):
+        ws.separate(model="bogus", progress=None)
+    with pytest.raises(ConfigError, match=r"Did you mean 'htdemucs'\?"):
+        ws.separate(model="htdemucz", progress=None)
+    local = Workspace(ws.root, demucs_repo=tiny_demucs_repo)  # a custom model in the local repo is known
+    assert local.separate(model="tiny", shifts=0, progress=None, tracks=[]).empty
 
 
 def test_cli_separate(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,5 +180,22 @@ def test_cli_separate(ws: Workspace, capsys: pytest.CaptureFixture[str]) -> None
     assert "vocals" in out
     assert "4 stems done or already there" in out
     assert main(["--root", str(ws.root), "separate", "nosuchtrack", "--model", "dsp"]) == 1
+    assert "error: Unknown track id(s)" in capsys.readouterr().err
     assert main(["--root", str(ws.root), "separate", "--model", "nope:x"]) == 1
     assert "error:" in capsys.readouterr().err
+
+
+def test_cli_separate_speaks_flags(ws: Workspace, empty_caches: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--root", str(ws.root), "separate", "--model", "htdemucs"]) == 1
+    err = capsys.readouterr().err
+    assert "--allow-download" in err
+    assert "--model dsp needs no weights" in err
+    assert "model=" not in err
+    assert "allow_download" not in err
+    assert main(["--root", str(ws.root), "separate", "--model", "bogus"]) == 1
+    assert "known models: auto, dsp," in capsys.readouterr().err
+    track = ws.audio()["track_id"].iloc[0]
+    assert main(["--root", str(ws.root), "separate", track]) == 0
+    out = capsys.readouterr().out
+    assert "model 'auto' chose 'dsp'" in out
+    assert "4 stems done or already there with --model dsp" in out
