@@ -178,6 +178,27 @@ def _duration(path: Path) -> float | None:
         return None
 
 
+def _family(collection: str) -> str:
+    """``"gtzan:blues"`` -> ``"gtzan"``, ``"chart-hodobox"`` -> ``"chart"``."""
+    return collection.replace("-", ":").split(":")[0] or "-"
+
+
+def _table(results: dict[str, list[dict[str, Any]]], systems: list[str]) -> dict[str, dict[str, float | None]]:
+    """Print the mean of every metric per system (over the clips that carry it); return them."""
+    print(f"{'metric':22} {'n':>4} " + " ".join(f"{s:>10}" for s in systems))
+    summary: dict[str, dict[str, float | None]] = {}
+    for label, key in METRICS:
+        vals = {s: [r[key] for r in results[s] if key in r] for s in systems}
+        n = max(len(v) for v in vals.values())
+        if n == 0:
+            continue
+        mean = {s: float(np.mean(v)) if v else None for s, v in vals.items()}
+        summary[key] = mean
+        print(f"{label:22} {n:4d} " + " ".join(f"{mean[s]:10.3f}" if mean[s] is not None else f"{'-':>10}"
+                                              for s in systems))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path, help="real set (manifest.csv) or synthetic corpus (labels.csv)")
@@ -191,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=float, default=15.0, help="where excerpts start, seconds")
     parser.add_argument("--verbose", action="store_true", help="print one line per clip")
     parser.add_argument("--json", type=Path, help="also write per-clip results here")
+    parser.add_argument("--by-family", action="store_true",
+                        help="also print the table for each collection family (gtzan, chart, fmp, ...)")
     args = parser.parse_args(argv)
     real = (args.corpus / "manifest.csv").exists()
     clips = read_real(args.corpus) if real else read_synthetic(args.corpus, mix=args.mix)
@@ -242,21 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     kind = "real" if real else "synthetic"
     print(f"\n{kind} set {args.corpus}: {len(clips)} clips"
           + (f"; peers not installed: {', '.join(missing)}" if missing else ""))
-    print(f"{'metric':22} {'n':>4} " + " ".join(f"{s:>10}" for s in systems))
-    summary: dict[str, dict[str, float | None]] = {}
-    for label, key in METRICS:
-        vals = {s: [r[key] for r in results[s] if key in r] for s in systems}
-        n = max(len(v) for v in vals.values())
-        if n == 0:
-            continue
-        mean = {s: float(np.mean(v)) if v else None for s, v in vals.items()}
-        summary[key] = mean
-        print(f"{label:22} {n:4d} " + " ".join(f"{mean[s]:10.3f}" if mean[s] is not None else f"{'-':>10}"
-                                              for s in systems))
+    summary = _table(results, systems)
     print(f"{'beats out of order':22} {len(clips):4d} " + " ".join(f"{unordered[s]:10d}" for s in systems))
     print(f"{'seconds (all clips)':22} {len(clips):4d} " + " ".join(f"{seconds[s]:10.1f}" for s in systems))
     if cache is not None:
         print("(peer seconds cover only clips not read from the cache)")
+    if args.by_family:
+        for family in sorted({_family(r["collection"]) for r in results["soundforge"]}):
+            print(f"\n{family}:")
+            _table({s: [r for r in rows if _family(r["collection"]) == family] for s, rows in results.items()},
+                   systems)
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "clips": results, "seconds": seconds,
                                          "unordered": unordered}, indent=1, default=str))

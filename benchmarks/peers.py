@@ -105,7 +105,7 @@ def _version(package: str) -> str | None:
 
 def available(names: list[str] | None = None) -> list[str]:
     """Peers (of ``names``, default all) whose package imports."""
-    return [n for n in (names or list(PEERS)) if _version(PEERS[n][0]) is not None]
+    return [n for n in (list(PEERS) if names is None else names) if _version(PEERS[n][0]) is not None]
 
 
 def cached(name: str, path: Path, *, cache_dir: Path | None) -> dict[str, Any]:
