@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated peers to run when installed (default: all; '' for none)")
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data" / "cache",
                         help="peer result cache folder ('' to disable)")
+    parser.add_argument("--family", default="", help="only clips of this collection family (e.g. gtzan)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N clips (0: all)")
     parser.add_argument("--excerpt", type=float, default=45.0, help="cut longer clips to this many seconds (0: whole)")
     parser.add_argument("--start", type=float, default=15.0, help="where excerpts start, seconds")
@@ -217,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     real = (args.corpus / "manifest.csv").exists()
     clips = read_real(args.corpus) if real else read_synthetic(args.corpus, mix=args.mix)
+    if args.family:
+        clips = [c for c in clips if _family(c["collection"]) == args.family]
     if args.limit:
         clips = clips[:args.limit]
     if not clips:
