@@ -227,9 +227,11 @@ def track(source: Any, track_id: str | None = None, *, figsize: tuple[float, flo
     _spectrogram(fig, axes[1], analysis, mono)
     _chromagram(fig, axes[2], analysis)
     f = analysis.features
-    facts = [f"{f['tempo_bpm']:.1f} BPM" if "tempo_bpm" in f else None,
+    facts = [f"{f['tempo_bpm']:.1f} BPM" if f.get("tempo_bpm") is not None
+             else f"no tempo ({f['tempo_note']})" if f.get("tempo_note") else None,
              f"{f.get('time_signature')}" if "time_signature" in f else None,
-             f"{f['key_tonic']} {f['key_mode']}" if "key_tonic" in f else None,
+             f"{f['key_tonic']} {f['key_mode']}" if f.get("key_tonic") is not None
+             else f"no key ({f['key_note']})" if f.get("key_note") else None,
              f"{f['loudness_lufs']:.1f} LUFS" if "loudness_lufs" in f else None,
              f"{f['duration_s']:.1f} s" if "duration_s" in f else None]
     fig.suptitle(f"{title} — " + " · ".join(x for x in facts if x), fontsize=12, fontweight="bold")
