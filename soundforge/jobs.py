@@ -51,16 +51,6 @@ def _run_pid(run_id: str) -> int | None:
     return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class JobStore:
     """The ``jobs`` rows of one run of one stage, written over one connection (single writer).
 
@@ -136,7 +126,7 @@ class JobStore:
         runs = [r[0] for r in self.conn.execute(
             "SELECT DISTINCT run_id FROM jobs WHERE stage = ? AND status = 'running' AND run_id != ?",
             (self.stage, self.run_id))]
-        dead = [r for r in runs if (pid := _run_pid(r)) is not None and pid != os.getpid() and not _alive(pid)]
+        dead = [r for r in runs if (pid := _run_pid(r)) is not None and not outbox.pid_alive(pid)]
         if not dead:
             return 0
         with self.transaction() as conn:

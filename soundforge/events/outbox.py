@@ -26,7 +26,7 @@ from ..catalog import utcnow
 from ..errors import ConfigError
 from .types import ALL, EVENT_TYPES, TEST_EVENT, Event, clean, new_event_id
 
-__all__ = ["Claimed", "claim", "due_endpoints", "emit", "emit_many", "next_due", "settle", "at"]
+__all__ = ["Claimed", "at", "claim", "due_endpoints", "emit", "emit_many", "next_due", "pid_alive", "settle"]
 
 _FAN_OUT = (
     "INSERT OR IGNORE INTO deliveries (event_id, webhook_id, status, attempts, next_attempt_at, created_at) "
@@ -104,7 +104,8 @@ class Claimed:
     event: Event
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (ours always does; one we may not signal is alive)."""
     if pid == os.getpid():
         return True
     try:
@@ -131,7 +132,7 @@ def due_endpoints(conn: sqlite3.Connection, *, now: str | None = None,
     wanted = None if webhook_ids is None else set(webhook_ids)
     due: dict[str, int] = {}
     for webhook_id, holder, count in rows:
-        if (wanted is None or webhook_id in wanted) and (holder is None or not _alive(int(holder))):
+        if (wanted is None or webhook_id in wanted) and (holder is None or not pid_alive(int(holder))):
             due[webhook_id] = due.get(webhook_id, 0) + int(count)
     return due
 
@@ -178,7 +179,7 @@ def claim(conn: sqlite3.Connection, *, webhook_id: str, limit: int, lease_s: flo
             if len(taken) >= limit:
                 break
             if row["lease_until"] is not None and row["lease_until"] > now and (
-                    row["lease_pid"] is None or _alive(int(row["lease_pid"]))):
+                    row["lease_pid"] is None or pid_alive(int(row["lease_pid"]))):
                 continue
             event = Event(event_id=row["event_id"], type=row["type"], data=json.loads(row["payload"]),
                           created_at=row["created_at"])
