@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix", default="mix.flac", help="synthetic corpus: file name of the mix in each song folder")
     parser.add_argument("--peers", default=",".join(peers.PEERS),
                         help="comma-separated peers to run when installed (default: all; '' for none)")
-    parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data" / "cache",
+    parser.add_argument("--cache", default=str(ROOT / "benchmarks" / "data" / "cache"),
                         help="peer result cache folder ('' to disable)")
     parser.add_argument("--family", default="", help="only clips of this collection family (e.g. gtzan)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N clips (0: all)")
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown peer(s) {unknown}; choose from {list(peers.PEERS)}")
     systems = ["soundforge", *peers.available(wanted)]
     missing = [p for p in wanted if p not in systems]
-    cache = args.cache if str(args.cache) else None
+    cache = Path(args.cache) if args.cache else None
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     seconds = dict.fromkeys(systems, 0.0)
     unordered = dict.fromkeys(systems, 0)
