@@ -401,6 +401,17 @@ def stepmania_beats(text: str, *, duration: float) -> tuple[list[float], float, 
     return beats, single, note
 
 
+def _varlen(data: bytes, i: int) -> tuple[int, int]:
+    """A MIDI variable-length quantity at ``data[i]``: ``(value, index after it)``."""
+    value = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, i
+
+
 def midi_tempo_map(data: bytes) -> tuple[int, list[tuple[int, int]], list[tuple[int, int, int]], int]:
     """Division, tempo events, time-signature events and last tick of a standard MIDI file.
 
@@ -436,13 +447,7 @@ def midi_tempo_map(data: bytes) -> tuple[int, list[tuple[int, int]], list[tuple[
         tlen = struct.unpack(">I", data[pos + 4:pos + 8])[0]
         i, end, tick, status = pos + 8, pos + 8 + tlen, 0, 0
         while i < end:
-            delta = 0
-            while True:
-                byte = data[i]
-                i += 1
-                delta = (delta << 7) | (byte & 0x7F)
-                if byte < 0x80:
-                    break
+            delta, i = _varlen(data, i)
             tick += delta
             if data[i] & 0x80:
                 status = data[i]
@@ -450,13 +455,7 @@ def midi_tempo_map(data: bytes) -> tuple[int, list[tuple[int, int]], list[tuple[
             if status == 0xFF:
                 mtype = data[i]
                 i += 1
-                length = 0
-                while True:
-                    byte = data[i]
-                    i += 1
-                    length = (length << 7) | (byte & 0x7F)
-                    if byte < 0x80:
-                        break
+                length, i = _varlen(data, i)
                 payload = data[i:i + length]
                 i += length
                 if mtype == 0x51 and length == 3:
@@ -464,13 +463,7 @@ def midi_tempo_map(data: bytes) -> tuple[int, list[tuple[int, int]], list[tuple[
                 elif mtype == 0x58 and length >= 2:
                     sigs.append((tick, payload[0], 2 ** payload[1]))
             elif status in (0xF0, 0xF7):
-                length = 0
-                while True:
-                    byte = data[i]
-                    i += 1
-                    length = (length << 7) | (byte & 0x7F)
-                    if byte < 0x80:
-                        break
+                length, i = _varlen(data, i)
                 i += length
             else:
                 i += 1 if status & 0xF0 in (0xC0, 0xD0) else 2
