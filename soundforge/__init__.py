@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {
     "Workspace": ("soundforge.workspace", "Workspace"),
@@ -21,7 +21,7 @@ _LAZY = {
     "load_settings": ("soundforge.config", "load_settings"),
 }
 _SUBMODULES = {"audio", "batch", "catalog", "cli", "config", "errors", "plot", "storage", "workspace",
-               "analysis", "separation", "spotify", "download", "runner", "progress", "resilience", "events",
+               "analysis", "separation", "spotify", "download", "runner", "progress", "events",
                "webhooks"}
 
 __all__ = ["Settings", "SoundforgeError", "Workspace", "__version__", "load_settings", *sorted(_SUBMODULES)]

@@ -8,7 +8,7 @@ files themselves through Jupyter's file serving (relative URLs that JupyterLab r
 serves (e.g. ``sf.Workspace("music-lab")`` next to the notebook). A button draws
 :func:`soundforge.plot.track` for the selected track on demand.
 
-Only this module and :mod:`soundforge.progress_widget` import ipywidgets.
+Only this module and :mod:`soundforge.progress.widget` import ipywidgets.
 """
 
 from __future__ import annotations

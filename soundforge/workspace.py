@@ -23,9 +23,9 @@ from .stages import imports
 from .storage import Storage
 
 if TYPE_CHECKING:
-    from .executors import Executor
-    from .resilience import BreakerBoard, RetryPolicy
     from .runner import Existing, Record, StageSpec, WorkItem
+    from .runner.executors import Executor
+    from .runner.resilience import BreakerBoard, RetryPolicy
     from .webhooks import Webhooks
 
 __all__ = ["ANALYZE_COLUMNS", "DOWNLOAD_COLUMNS", "IMPORT_COLUMNS", "Workspace"]
@@ -420,7 +420,7 @@ class Workspace:
         ModelNotAvailable
             demucs weights not found (before any work), with instructions.
         """
-        from .jobs import params_hash
+        from .runner.jobs import params_hash
         from .separation import resolve, result_params
         from .separation.auto import AUTO, check_model, choose_model
         from .stages import separate as sep
@@ -511,7 +511,7 @@ class Workspace:
         """
         from .analysis import Analysis
         from .errors import AnalysisError
-        from .jobs import params_hash
+        from .runner.jobs import params_hash
         from .storage import validate_id
 
         default = params_hash(analyses.stage_params(None))

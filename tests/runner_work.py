@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from soundforge.context import ItemContext
 from soundforge.errors import AudioError, SpotifyUnavailable
+from soundforge.runner.context import ItemContext
 from soundforge.storage import Storage
 
 

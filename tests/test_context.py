@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from soundforge.context import ItemContext, Task, execute, kill_target, portable_error
 from soundforge.errors import ItemCancelled, SpotifyUnavailable, StageError
-from soundforge.resilience import BreakerBoard
+from soundforge.runner.context import ItemContext, Task, execute, kill_target, portable_error
+from soundforge.runner.resilience import BreakerBoard
 
 
 def make_ctx(*, deadline: float | None = None, sent: list[Any] | None = None) -> ItemContext:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from soundforge.catalog import Catalog
-from soundforge.executors import Executor, ProcessExecutor, ThreadExecutor, make_executor
 from soundforge.progress import ProgressEvent
-from soundforge.resilience import BreakerBoard, RetryPolicy
 from soundforge.runner import StageSpec, WorkItem, run_stage
+from soundforge.runner.executors import Executor, ProcessExecutor, ThreadExecutor, make_executor
+from soundforge.runner.resilience import BreakerBoard, RetryPolicy
 from tests import runner_work as work
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find leftover pids")

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from soundforge.catalog import Catalog
-from soundforge.jobs import JobStore, new_run_id, params_hash
+from soundforge.runner.jobs import JobStore, new_run_id, params_hash
 from soundforge.storage import validate_id
 
 

@@ -132,7 +132,7 @@ def test_format_seconds() -> None:
 
 
 def test_widget_reporter_renders_live_table_and_final_html(capsys: pytest.CaptureFixture[str]) -> None:
-    from soundforge.progress_widget import WidgetReporter, final_html, items_html
+    from soundforge.progress.widget import WidgetReporter, final_html, items_html
 
     reporter = WidgetReporter(rows=3)
     evs = events_for(5, fail={0})

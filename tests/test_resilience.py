@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from soundforge.errors import AudioError, CircuitOpen, ConfigError, SpotifyUnavailable
-from soundforge.resilience import BreakerBoard, CircuitBreaker, RetryPolicy
+from soundforge.runner.resilience import BreakerBoard, CircuitBreaker, RetryPolicy
 
 
 class FakeClock:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from soundforge.catalog import Catalog
-from soundforge.context import ItemContext
 from soundforge.errors import AudioError, CircuitOpen, ConfigError, InvalidIdError, SpotifyUnavailable
 from soundforge.progress import ProgressEvent
-from soundforge.resilience import BreakerBoard, RetryPolicy
 from soundforge.runner import RESULT_COLUMNS, Skipped, StageSpec, WorkItem, run_stage
+from soundforge.runner.context import ItemContext
+from soundforge.runner.resilience import BreakerBoard, RetryPolicy
 from tests import runner_work as work
 
 FAST = RetryPolicy(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.0)

@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .. import __version__
+from .._version import __version__
 from ..config import Settings, load_settings
 from ..errors import (
     ConfigError,

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import Catalog, utcnow
-from ..context import ItemContext
 from ..errors import ConfigError
 from ..events import outbox
 from ..events.types import track_analyzed
-from ..jobs import params_hash
-from ..runner import StageSpec, WorkItem
+from ..runner.jobs import params_hash
+from ..runner.spec import ItemContext, StageSpec, WorkItem
 from ..storage import Storage, validate_id
 
 __all__ = ["ANALYZE", "COLUMNS", "AnalyzeJob", "AnalyzeResult", "analysis_stem", "analyze_item", "analyze_items",

@@ -21,11 +21,10 @@ from typing import Any
 
 from ..catalog import Catalog, utcnow
 from ..config import Settings
-from ..context import ItemContext
 from ..errors import ConfigError, DownloadUnavailable, ItemCancelled, ItemTimeout
 from ..events import outbox
 from ..events.types import track_downloaded
-from ..runner import Skipped, StageSpec, WorkItem
+from ..runner.spec import ItemContext, Skipped, StageSpec, WorkItem
 from ..storage import Storage, validate_id
 
 __all__ = ["COLUMNS", "DOWNLOAD", "DownloadJob", "DownloadResult", "download_item", "download_items",

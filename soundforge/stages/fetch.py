@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog, utcnow
-from ..context import ItemContext
 from ..events import outbox
 from ..events.types import track_fetched
-from ..runner import StageSpec, WorkItem
+from ..runner.spec import ItemContext, StageSpec, WorkItem
 from ..spotify import FetchProgress, FetchResult, HttpSpotifyClient, SpotifyClient, SpotifyRef, fetch_ref
 from ..spotify.models import TRACK_COLUMNS
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
-from ..context import ItemContext
 from ..download import local
 from ..errors import AudioError, SoundforgeError
 from ..events import outbox
 from ..events.types import track_downloaded
-from ..runner import Skipped, StageSpec, WorkItem
+from ..runner.spec import ItemContext, Skipped, StageSpec, WorkItem
 from ..storage import Storage
 
 __all__ = ["IMPORT", "ImportJob", "ImportResult", "audio_result_row", "existing_import", "import_item",

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog, utcnow
-from ..context import ItemContext
 from ..errors import AudioError
 from ..events import outbox
 from ..events.types import track_separated
-from ..runner import StageSpec, WorkItem
+from ..runner.spec import ItemContext, StageSpec, WorkItem
 from ..storage import Storage
 
 __all__ = ["COLUMNS", "SEPARATE", "STEM_COLUMNS", "SeparateJob", "existing_stems", "plan_items", "record_stems",

@@ -14,8 +14,8 @@ import pytest
 from soundforge.catalog import utcnow
 from soundforge.errors import ConfigError, DownloaderNotFound, InvalidIdError, NoMatch
 from soundforge.progress import ProgressEvent
-from soundforge.resilience import BreakerBoard, RetryPolicy
 from soundforge.runner import run_stage
+from soundforge.runner.resilience import BreakerBoard, RetryPolicy
 from soundforge.stages import download as stage
 from soundforge.workspace import DOWNLOAD_COLUMNS, Workspace
 

@@ -19,8 +19,8 @@ from soundforge import Workspace
 from soundforge.catalog import Catalog
 from soundforge.errors import SpotifyNotFound, SpotifyURLError
 from soundforge.progress import ProgressEvent
-from soundforge.resilience import BreakerBoard, RetryPolicy
 from soundforge.runner import run_stage
+from soundforge.runner.resilience import BreakerBoard, RetryPolicy
 from soundforge.spotify import HttpSpotifyClient, parse_url
 from soundforge.spotify import RetryPolicy as ClientRetry
 from soundforge.stages.fetch import FETCH, FETCH_COLUMNS, ClientHolder, fetch_items, record_fetch

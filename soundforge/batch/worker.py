@@ -1,6 +1,6 @@
 """Worker processes of :mod:`soundforge.batch`: both sides of a small line protocol around papermill.
 
-The worker side runs as ``python -m soundforge.batch_worker``. It reads one JSON
+The worker side runs as ``python -m soundforge.batch.worker``. It reads one JSON
 request per line on stdin, executes that notebook with papermill and answers on its
 original stdout (anything else that writes to file descriptor 1, papermill and
 nbclient included, goes to stderr)::
@@ -216,7 +216,7 @@ def running_cell(output: str) -> tuple[int | None, str]:
 
 
 class WorkerProcess:
-    """A long-lived ``python -m soundforge.batch_worker`` process, restarted when it died or was stopped.
+    """A long-lived ``python -m soundforge.batch.worker`` process, restarted when it died or was stopped.
 
     Parameters
     ----------
@@ -238,7 +238,7 @@ class WorkerProcess:
         if self._log is None:
             self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._lines = queue.Queue()
-        proc = subprocess.Popen([sys.executable, "-m", "soundforge.batch_worker"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "soundforge.batch.worker"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8",
                                 env=worker_env(), start_new_session=True)
         threading.Thread(target=self._read, args=(proc, self._lines), daemon=True,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from .errors import CircuitOpen, ConfigError, is_transient
+from ..errors import CircuitOpen, ConfigError, is_transient
 
 __all__ = ["BreakerBoard", "BreakerState", "CircuitBreaker", "RetryPolicy"]
 

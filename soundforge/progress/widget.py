@@ -15,7 +15,7 @@ import html
 import time
 from typing import Any
 
-from .progress import ItemState, ProgressState, StateReporter, format_seconds
+from .events import ItemState, ProgressState, StateReporter, format_seconds
 
 __all__ = ["WidgetReporter", "final_html", "final_text", "items_html"]
 

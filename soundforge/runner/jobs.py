@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .catalog import Catalog, utcnow
-from .errors import CatalogError
-from .events import outbox
-from .events.types import job_failed
+from ..catalog import Catalog, utcnow
+from ..errors import CatalogError
+from ..events import outbox
+from ..events.types import job_failed
 
 __all__ = ["JobStore", "new_run_id", "params_hash"]
 

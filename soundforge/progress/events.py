@@ -1,41 +1,19 @@
-"""Progress of a stage run: events, the state they build, and reporters that show it.
+"""Progress events of a stage run and the state they build (no display code here).
 
-The runner emits :class:`ProgressEvent` objects, in this order::
-
-    start, then per attempt: item_start, item_progress*, (item_retry | item_end), ..., end
-
-(``item_end`` comes without ``item_start`` for skipped items and for items
-refused before they start, e.g. by an open circuit breaker; ``tick`` events
-come in between when nothing happened for a while, so displays can refresh
-elapsed time and ETA). A *reporter* is any callable taking one event — the
-whole interface; ignore the kinds you do not need. Built-in reporters keep a
-:class:`ProgressState` and redraw at most ``1 / interval_s`` times a second:
-
-=============  ===============================================================
-``"widget"``   ipywidgets in a notebook: bar, counts, ETA, per-item table;
-               replaced at the end by the result table as plain HTML
-``"text"``     one self-updating line on a terminal (stderr)
-``"log"``      :mod:`logging` lines on logger ``soundforge.runner``
-``None``       silent
-``"auto"``     widget in a Jupyter kernel with ipywidgets, text on a TTY, else log
-=============  ===============================================================
+See :mod:`soundforge.progress` for the event order and the reporters.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
-from .errors import ConfigError
-
-__all__ = ["ItemState", "LogReporter", "ProgressEvent", "ProgressState", "Reporter", "StateReporter",
-           "TextReporter", "format_seconds", "in_notebook", "make_reporter", "silent"]
+__all__ = ["EVENT_KINDS", "ItemState", "ProgressEvent", "ProgressState", "Reporter", "StateReporter",
+           "format_seconds", "logger", "silent"]
 
 Reporter = Callable[["ProgressEvent"], None]
 """A reporter: called with each :class:`ProgressEvent` of a run, from the runner's thread."""
@@ -225,134 +203,6 @@ class StateReporter:
 
     def render(self, *, final: bool) -> None:
         """Draw the current state (``final``: the run has ended)."""
-
-
-class TextReporter(StateReporter):
-    """One self-updating line on a terminal, then a summary with the first failures.
-
-    Parameters
-    ----------
-    stream : file-like, optional
-        Where to write (default ``sys.stderr``).
-    width : int
-        Width of the bar in characters.
-    interval_s : float
-        Minimum seconds between redraws.
-    """
-
-    def __init__(self, *, stream: TextIO | None = None, width: int = 24, interval_s: float = 0.1) -> None:
-        super().__init__(interval_s=interval_s)
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-
-    def render(self, *, final: bool) -> None:
-        st = self.state
-        frac = st.finished / st.total if st.total else 1.0
-        fill = round(frac * self.width)
-        bar = "#" * fill + "-" * (self.width - fill)
-        tail = (f" in {format_seconds((st.ended or time.monotonic()) - st.started)}" if final
-                else f" · ETA {format_seconds(st.eta_s())}")
-        self.stream.write(f"\r{st.stage} [{bar}] {frac * 100:3.0f}% {st.summary()}{tail}\x1b[K")
-        if final:
-            self.stream.write("\n")
-            failed = [i for i in st.items.values() if i.status == "failed"]
-            for item in failed[:10]:
-                self.stream.write(f"  failed {item.item}: {item.message}\n")
-            if len(failed) > 10:
-                self.stream.write(f"  ... and {len(failed) - 10} more failed items\n")
-        self.stream.flush()
-
-
-class LogReporter(StateReporter):
-    """:mod:`logging` lines for batch runs and non-terminals: start, each finished item, retries, a status
-    line every ``every_s`` seconds while work runs (counts, running items with their percent, ETA), and a
-    summary.
-
-    Parameters
-    ----------
-    log : logging.Logger, optional
-        Default: ``logging.getLogger("soundforge.runner")``.
-    every_s : float
-        Seconds between two periodic status lines (the runner's ``tick`` events drive them);
-        ``math.inf``: none.
-    """
-
-    def __init__(self, *, log: logging.Logger | None = None, every_s: float = 10.0) -> None:
-        super().__init__(interval_s=math.inf)
-        self.log = log or logger
-        self.every_s = every_s
-        self._last_line = -math.inf
-
-    def on_event(self, event: ProgressEvent) -> None:
-        st = self.state
-        if event.kind in ("start", "item_end", "item_retry"):
-            self._last_line = event.time
-        elif event.kind != "end" and event.time - self._last_line >= self.every_s:
-            self._last_line = event.time
-            running = [f"{i.item} {i.percent:.0f}%" if i.percent is not None else i.item
-                       for i in st.items.values() if i.status == "running"]
-            self.log.info("%s: %s%s · %s elapsed · ETA %s", st.stage, st.summary(),
-                          f" ({', '.join(running[:5])}{' ...' if len(running) > 5 else ''})" if running else "",
-                          format_seconds(event.time - st.started), format_seconds(st.eta_s(event.time)))
-        if event.kind == "start":
-            self.log.info("%s: %d items, %d workers", event.stage, event.total, event.workers)
-        elif event.kind == "item_retry":
-            self.log.info("%s: %s attempt %d failed (%s); retrying in %.1f s", event.stage, event.item,
-                          event.attempt, event.error, event.delay_s or 0.0)
-        elif event.kind == "item_end":
-            where = f"[{st.finished}/{st.total}]"
-            if event.status == "failed":
-                self.log.warning("%s %s failed %s: %s", event.stage, where, event.item, event.error)
-            elif event.status == "skipped":
-                self.log.debug("%s %s skipped %s (already done)", event.stage, where, event.item)
-            else:
-                self.log.info("%s %s done %s (%.1f s)", event.stage, where, event.item, event.seconds_taken or 0.0)
-        elif event.kind == "end":
-            self.log.info("%s: finished %s in %s", event.stage, st.summary(),
-                          format_seconds(event.time - st.started))
-
-
-def in_notebook() -> bool:
-    """``True`` inside a Jupyter kernel (IPython with a kernel attached)."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def make_reporter(progress: Any, *, stream: TextIO | None = None) -> Reporter:
-    """Turn a ``progress=`` argument into a reporter.
-
-    Parameters
-    ----------
-    progress : {"auto", "widget", "text", "log", None} or callable
-        See the module docstring; a callable is used as the reporter itself.
-    stream : file-like, optional
-        Where ``"auto"`` checks for a TTY and ``"text"`` writes (default ``sys.stderr``).
-    """
-    if callable(progress):
-        return progress
-    if progress is None or progress is False or progress == "none":
-        return silent
-    if progress == "auto":
-        out = stream if stream is not None else sys.stderr
-        if in_notebook() and importlib.util.find_spec("ipywidgets") is not None:
-            progress = "widget"
-        elif hasattr(out, "isatty") and out.isatty():
-            progress = "text"
-        else:
-            progress = "log"
-    if progress == "widget":
-        from .progress_widget import WidgetReporter
-
-        return WidgetReporter()
-    if progress == "text":
-        return TextReporter(stream=stream)
-    if progress == "log":
-        return LogReporter()
-    raise ConfigError(f"Unknown progress={progress!r}; use 'auto', 'widget', 'text', 'log', None or a callable "
-                      "taking a ProgressEvent.")
 
 
 def silent(event: ProgressEvent) -> None:

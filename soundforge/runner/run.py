@@ -23,12 +23,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import Catalog
+from ..catalog import Catalog
+from ..errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
+from ..progress import ProgressEvent, Reporter, logger, make_reporter, silent
 from .context import ItemContext, Outcome, Task
-from .errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
 from .executors import Executor, make_executor
 from .jobs import JobStore, new_run_id, params_hash
-from .progress import ProgressEvent, Reporter, logger, make_reporter, silent
 from .resilience import BreakerBoard, RetryPolicy
 from .spec import RESULT_COLUMNS, Existing, Record, Skipped, StageSpec, WorkItem
 
@@ -379,7 +379,7 @@ class _Run:
             self.stop_error = exc
 
     def _frame(self) -> Any:
-        from .catalog import frame
+        from ..catalog import frame
 
         rows = [self.rows[i.key] for i in self.items if i.key in self.rows]
         return frame(rows, self.spec.result_columns())

@@ -1,6 +1,6 @@
 """What a stage is, for the runner: :class:`StageSpec`, :class:`WorkItem`, :class:`Skipped`.
 
-Import these from :mod:`soundforge.runner` (which re-exports them); see ``docs/runner.md``.
+Stages import what they need of the engine from here only (``ItemContext`` included); see ``docs/runner.md``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError, StageError
+from ..storage import validate_id
 from .context import ItemContext
-from .errors import ConfigError, StageError
 from .resilience import RetryPolicy
-from .storage import validate_id
 
-__all__ = ["RESULT_COLUMNS", "Existing", "Record", "Skipped", "StageSpec", "WorkItem"]
+__all__ = ["RESULT_COLUMNS", "Existing", "ItemContext", "Record", "Skipped", "StageSpec", "WorkItem"]
 
 RESULT_COLUMNS: dict[str, str] = {"status": "string", "error": "string", "attempts": "Int64",
                                   "seconds_taken": "float64"}

@@ -32,8 +32,8 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import ConfigError, StageError, WorkerCrashed
 from .context import ItemContext, Outcome, Target, Task, execute, kill_target
-from .errors import ConfigError, StageError, WorkerCrashed
 from .resilience import BreakerBoard
 from .worker import TASK_ID
 
@@ -171,7 +171,7 @@ class ThreadExecutor:
 
 
 # -- processes -------------------------------------------------------------------------
-_WORKER_BOOT = ("import sys; from soundforge.worker import worker_main; "
+_WORKER_BOOT = ("import sys; from soundforge.runner.worker import worker_main; "
                 "worker_main(int(sys.argv[1]), int(sys.argv[2]))")
 
 

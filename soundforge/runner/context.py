@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ItemCancelled, StageError, is_transient
+from ..errors import ItemCancelled, StageError, is_transient
 from .resilience import CircuitBreaker
 
 __all__ = ["ItemContext", "Outcome", "Task", "execute", "kill_target", "portable_error"]

@@ -19,8 +19,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..errors import StageError
 from .context import ItemContext, Outcome, Target, Task, execute, kill_target, portable_error
-from .errors import StageError
 from .resilience import CircuitBreaker
 
 __all__ = ["TASK_ID", "worker_main"]

@@ -22,7 +22,7 @@ How a run goes:
 3. The other items are cut into chunks of ``chunk_size``; each chunk is one
    papermill execution (one kernel start) with the chunk's list of items as the
    item parameter. ``workers`` long-lived worker processes
-   (:mod:`soundforge.batch_worker`) execute chunks in parallel; papermill starts
+   (:mod:`soundforge.batch.worker`) execute chunks in parallel; papermill starts
    each kernel as a subprocess of its worker.
 4. A failing chunk of several items is re-run item by item, so one bad track
    fails alone. A failed output notebook is always kept; the summary names the
@@ -51,13 +51,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import BatchError, ConfigError, SecretParameterError, SoundforgeError
-from .storage import validate_id
+from ..errors import BatchError, ConfigError, SecretParameterError, SoundforgeError
+from ..storage import validate_id
 
 if TYPE_CHECKING:
-    from .batch_worker import WorkerPool
-    from .jobs import JobStore
-    from .workspace import Workspace
+    from ..runner.jobs import JobStore
+    from ..workspace import Workspace
+    from .worker import WorkerPool
 
 __all__ = [
     "STAGE",
@@ -305,7 +305,7 @@ class ChunkResult:
 
     @classmethod
     def from_answer(cls, chunk: Chunk, answer: Mapping[str, Any]) -> ChunkResult:
-        """From a worker's answer (see :mod:`soundforge.batch_worker`)."""
+        """From a worker's answer (see :mod:`soundforge.batch.worker`)."""
         return cls(chunk=chunk, ok=bool(answer.get("ok")), error=answer.get("error"),
                    error_type=answer.get("error_type"), failed_cell=answer.get("failed_cell"),
                    duration_s=float(answer.get("duration_s") or 0.0))
@@ -334,7 +334,7 @@ def _summary_frame(rows: list[dict[str, Any]]) -> Any:
 
 
 def _open_workspace(workspace: Workspace | str | os.PathLike[str] | None) -> Workspace:
-    from .workspace import Workspace
+    from ..workspace import Workspace
 
     if isinstance(workspace, Workspace):
         return workspace
@@ -396,7 +396,7 @@ class _BatchRun:
         return self.store.run_id
 
     def emit(self, kind: str, **fields: Any) -> None:
-        from .progress import ProgressEvent
+        from ..progress import ProgressEvent
 
         event = ProgressEvent(kind=kind, stage=STAGE, **fields)
         self.last_event = event.time
@@ -543,8 +543,8 @@ class _BatchRun:
 
     def finished_event(self, *, notebook: str, seconds: float) -> None:
         """Write the ``batch.finished`` event (counts of the summary) to the outbox."""
-        from .events import outbox
-        from .events.types import batch_finished
+        from ..events import outbox
+        from ..events.types import batch_finished
 
         counts = self.frame()["status"].value_counts()
         with self.store.transaction() as conn:
@@ -623,9 +623,9 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     ConfigError
         For bad ``workers``/``chunk_size``/``timeout``/``progress``/``errors`` values.
     """
-    from .batch_worker import WorkerPool
-    from .jobs import JobStore, new_run_id, params_hash
-    from .progress import make_reporter
+    from ..progress import make_reporter
+    from ..runner.jobs import JobStore, new_run_id, params_hash
+    from .worker import WorkerPool
 
     _validate_options(workers=workers, chunk_size=chunk_size, timeout=timeout, errors=errors)
     path = _resolve_notebook(notebook)
@@ -673,7 +673,7 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
                 try:
                     state.finished_event(notebook=path.name, seconds=time.monotonic() - started)
                 except Exception as exc:  # never hide the run's own outcome behind a notification
-                    from .progress import logger
+                    from ..progress import logger
 
                     logger.warning("batch %s: the batch.finished event could not be written (%s: %s)", run_id,
                                    type(exc).__name__, exc)
