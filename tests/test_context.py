@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from soundforge.errors import ItemCancelled, SpotifyUnavailable, StageError
-from soundforge.runner.context import ItemContext, Task, execute, kill_target, portable_error
+from soundforge.runner.context import ItemContext, Progress, Task, execute, kill_target, portable_error
 from soundforge.runner.resilience import BreakerBoard
 
 
@@ -32,8 +32,8 @@ def test_reports_are_coalesced_and_the_last_one_always_arrives() -> None:
         ctx.report(percent=i / 10, message=f"chunk {i}")
     ctx.flush()
     assert len(sent) < 20
-    assert sent[0] == ("progress", 7, 0.0, "chunk 0")
-    assert sent[-1] == ("progress", 7, 99.9, "chunk 999")
+    assert sent[0] == Progress(7, 0.0, "chunk 0")
+    assert sent[-1] == Progress(7, 99.9, "chunk 999")
 
 
 def test_report_clamps_and_accepts_100_at_once() -> None:
@@ -43,8 +43,8 @@ def test_report_clamps_and_accepts_100_at_once() -> None:
     ctx.report(percent=250)  # 100 % is never held back
     ctx.report(percent=float("nan"), message="x" * 1000)
     ctx.flush()
-    assert [m[2] for m in sent] == [0.0, 100.0, None]
-    assert len(sent[-1][3]) == 300
+    assert [m.percent for m in sent] == [0.0, 100.0, None]
+    assert len(sent[-1].message) == 300
 
 
 def test_deadline_and_cancel() -> None:

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from soundforge.catalog import Catalog
+from soundforge.errors import ConfigError
 from soundforge.progress import ProgressEvent
 from soundforge.runner import StageSpec, WorkItem, run_stage
-from soundforge.runner.executors import Executor, ProcessExecutor, ThreadExecutor, make_executor
+from soundforge.runner.executors import Executor, ExecutorRegistry, ProcessExecutor, ThreadExecutor, make_executor
 from soundforge.runner.resilience import BreakerBoard, RetryPolicy
 from tests import runner_work as work
 
@@ -166,6 +167,27 @@ def test_make_executor() -> None:
     ex = ThreadExecutor()
     assert make_executor(ex) is ex
     assert isinstance(ex, Executor)
+    assert ProcessExecutor.hard_cancel
+    assert not ThreadExecutor.hard_cancel
+
+
+def test_registry_refuses_unknown_names_listing_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"Unknown executor 'proces'; known executors: dask, process, thread"):
+        make_executor("proces")
+    with pytest.raises(ConfigError, match="or an Executor instance, got int"):
+        make_executor(3)  # type: ignore[arg-type]
+
+
+def test_registry_takes_new_backends_lazily() -> None:
+    registry = ExecutorRegistry()
+    registry.register("mine", "soundforge.runner.executors:ThreadExecutor")
+    assert "mine" in registry.names()
+    assert isinstance(registry.create("mine", name="x"), ThreadExecutor)
+    registry.register("broken", "soundforge_no_such_module:Thing")
+    with pytest.raises(ConfigError, match="executor 'broken' needs a package that is not installed"):
+        registry.create("broken")
+    with pytest.raises(ConfigError, match="must be an identifier"):
+        registry.register("no spaces", ThreadExecutor)
 
 
 def max_overlap(spans: list[tuple[float, float]]) -> int:

@@ -25,7 +25,8 @@ from typing import Any
 from ..errors import ItemCancelled, StageError, is_transient
 from .resilience import CircuitBreaker
 
-__all__ = ["ItemContext", "Outcome", "Task", "execute", "kill_target", "portable_error"]
+__all__ = ["BreakerCall", "ItemContext", "Message", "Outcome", "Progress", "Register", "Result", "Task", "execute",
+           "kill_target", "portable_error"]
 
 REPORT_INTERVAL_S = 0.05
 """Minimum seconds between two progress messages of one item (the last one is always delivered)."""
@@ -90,6 +91,45 @@ class Outcome:
         return f"{self.error_type}: {self.error}" if self.error is not None else ""
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Message: an attempt reported progress (``percent`` in [0, 100] and/or a short ``message``)."""
+
+    task_id: int
+    percent: float | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """Message: an attempt ended with ``outcome`` (the executor's last message about the task)."""
+
+    task_id: int
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Register:
+    """Message (worker to executor): kill ``target`` too if the attempt is cancelled or times out."""
+
+    task_id: int
+    target: Target
+
+
+@dataclass(frozen=True)
+class BreakerCall:
+    """Message (worker to executor): the attempt fed circuit breaker ``service`` (``ok``, else ``error``)."""
+
+    task_id: int
+    service: str
+    ok: bool
+    error: BaseException | None = None
+
+
+Message = Progress | Result | Register | BreakerCall
+"""What travels between a worker and its executor; the runner sees only :class:`Progress` and :class:`Result`."""
+
+
 class ItemContext:
     """The runner, as seen by one attempt of one item.
 
@@ -105,7 +145,7 @@ class ItemContext:
         :func:`time.monotonic` time at which the attempt will be stopped (``None``: no limit).
     """
 
-    def __init__(self, task: Task, *, send: Callable[[tuple[Any, ...]], None],
+    def __init__(self, task: Task, *, send: Callable[[Message], None],
                  breaker_for: Callable[[str], CircuitBreaker],
                  on_register: Callable[[Target], None] | None = None) -> None:
         self.item = task.item
@@ -146,14 +186,14 @@ class ItemContext:
                 return
             self._last_sent = now
             self._pending = None
-        self._send(("progress", self._task_id, percent, message))
+        self._send(Progress(self._task_id, percent, message))
 
     def flush(self) -> None:
         """Deliver a coalesced progress report still waiting (called by the runner after the work)."""
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is not None:
-            self._send(("progress", self._task_id, *pending))
+            self._send(Progress(self._task_id, *pending))
 
     # -- cancellation --------------------------------------------------------------
     def remaining(self) -> float | None:

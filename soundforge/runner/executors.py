@@ -1,10 +1,14 @@
 """Executors: where the attempts of a stage run — worker threads or worker processes.
 
-The runner talks to an executor through five calls (:class:`Executor`):
+The runner talks to an executor through six calls (:class:`Executor`):
 ``open(workers=, breakers=)``, ``free_slots()``, ``submit(task)``,
-``poll(timeout)`` (messages: ``("progress", task_id, percent, message)`` and
-``("result", task_id, Outcome)``) and ``cancel(task_id)``, then ``close()``.
-Another backend (Dask, a cluster) plugs in by implementing them; stages do not change.
+``poll(timeout)`` (typed messages: :class:`~soundforge.runner.context.Progress` and
+:class:`~soundforge.runner.context.Result`), ``cancel(task_id)`` and ``close()``; an
+executor declares what it can do (``hard_cancel``: does cancelling stop the work for
+real?). Executors are found by name in a registry (:data:`EXECUTORS`, papermill-style:
+a name maps to a lazily imported factory; ``"thread"``, ``"process"`` and ``"dask"`` are
+built in, others register with :func:`register_executor` or the ``soundforge.executors``
+entry-point group). Stages never change for a new backend.
 
 :class:`ProcessExecutor` starts each worker in its own session (so its own
 process group); cancelling a task — a timeout — SIGKILLs that whole group and
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
 import pickle
 import queue
@@ -29,18 +34,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, StageError, WorkerCrashed
-from .context import ItemContext, Outcome, Target, Task, execute, kill_target
+from .context import BreakerCall, ItemContext, Message, Outcome, Register, Result, Target, Task, execute, kill_target
 from .resilience import BreakerBoard
 from .worker import TASK_ID
 
-__all__ = ["Executor", "Message", "ProcessExecutor", "ThreadExecutor", "make_executor"]
-
-Message = tuple[Any, ...]
-"""``("progress", task_id, percent, message)`` or ``("result", task_id, Outcome)``."""
+__all__ = ["EXECUTORS", "Executor", "ExecutorRegistry", "Message", "ProcessExecutor", "ThreadExecutor", "make_executor",
+           "register_executor"]
 
 
 @runtime_checkable
@@ -48,6 +52,9 @@ class Executor(Protocol):
     """Where attempts run. Implement this to add a backend (e.g. Dask) without touching stages."""
 
     name: str
+    hard_cancel: bool
+    """``True`` when :meth:`cancel` stops the work for real (kills its process group), so a timeout
+    cannot be outlived; ``False`` when it can only ask the work to stop (threads)."""
 
     def open(self, *, workers: int, breakers: BreakerBoard) -> None:
         """Prepare to run up to ``workers`` attempts at once, sharing ``breakers``."""
@@ -68,17 +75,91 @@ class Executor(Protocol):
         """Stop all workers (cancelling what still runs); idempotent."""
 
 
-def make_executor(kind: str | Executor) -> Executor:
-    """``"thread"`` / ``"process"`` -> a new executor; an :class:`Executor` is returned as is."""
+Factory = Callable[..., Executor]
+"""``factory(**options) -> Executor``; ``options`` come from ``make_executor(name, **options)``."""
+
+
+class ExecutorRegistry:
+    """Executor names mapped to factories, imported only when asked for (papermill's engine registry).
+
+    A factory is a callable or a ``"module:attribute"`` string; strings keep heavy backends
+    (Dask) unimported until used. Names not registered are looked up once in the
+    ``soundforge.executors`` entry-point group, so a plugin package can add a backend.
+    """
+
+    def __init__(self) -> None:
+        self._factories: dict[str, Factory | str] = {}
+
+    def register(self, name: str, factory: Factory | str) -> None:
+        """Register ``factory`` under ``name`` (replacing an earlier one)."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"An executor name must be an identifier, got {name!r}.")
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        """Known names, sorted (entry points included)."""
+        self._load_entry_points()
+        return sorted(self._factories)
+
+    def _load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="soundforge.executors"):
+            self._factories.setdefault(ep.name, ep.value)
+
+    def factory(self, name: str) -> Factory:
+        """The factory registered as ``name``.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown name (the message lists the known ones) or a backend that cannot be imported.
+        """
+        if name not in self._factories:
+            self._load_entry_points()
+        if name not in self._factories:
+            raise ConfigError(f"Unknown executor {name!r}; known executors: {', '.join(self.names())} "
+                              "(or pass an Executor instance).", executor=name)
+        found = self._factories[name]
+        if isinstance(found, str):
+            module, _, attr = found.partition(":")
+            try:
+                found = getattr(importlib.import_module(module), attr)
+            except ImportError as exc:
+                extra = {"dask": " Install it with: pip install 'soundforge[scale]'."}.get(name, "")
+                raise ConfigError(f"The executor {name!r} needs a package that is not installed "
+                                  f"({exc.name or exc}).{extra}", executor=name) from exc
+            self._factories[name] = found
+        return found
+
+    def create(self, name: str, /, **options: Any) -> Executor:
+        """A new executor ``name`` built with ``options``."""
+        return self.factory(name)(**options)
+
+
+EXECUTORS = ExecutorRegistry()
+"""The executors :func:`make_executor` knows, by name."""
+
+
+def register_executor(name: str, factory: Factory | str) -> None:
+    """Make ``executor=name`` available to every stage (see :class:`ExecutorRegistry`)."""
+    EXECUTORS.register(name, factory)
+
+
+def make_executor(kind: str | Executor, /, **options: Any) -> Executor:
+    """A registered name -> a new executor (``options`` go to its factory); an :class:`Executor` is returned as is.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (listing the known ones) or an object that is not an executor.
+    """
     if isinstance(kind, str):
-        if kind == "thread":
-            return ThreadExecutor()
-        if kind == "process":
-            return ProcessExecutor()
-        raise ConfigError(f"Unknown executor {kind!r}; use 'thread', 'process' or an Executor instance.")
+        return EXECUTORS.create(kind, **options)
     if isinstance(kind, Executor):
         return kind
-    raise ConfigError(f"executor must be 'thread', 'process' or an Executor instance, got {type(kind).__name__}.")
+    raise ConfigError(f"executor must be one of {', '.join(EXECUTORS.names())} or an Executor instance, got "
+                      f"{type(kind).__name__}.")
 
 
 # -- threads ---------------------------------------------------------------------------
@@ -92,7 +173,7 @@ class _ThreadWorker:
     def _loop(self, outbox: queue.SimpleQueue[Message]) -> None:
         while (job := self.inbox.get()) is not None:
             task, ctx = job
-            outbox.put(("result", task.task_id, execute(task, ctx)))
+            outbox.put(Result(task.task_id, execute(task, ctx)))
 
 
 class ThreadExecutor:
@@ -105,6 +186,7 @@ class ThreadExecutor:
     """
 
     name = "thread"
+    hard_cancel = False
 
     def __init__(self, *, name: str = "soundforge-worker") -> None:
         self._prefix = name
@@ -145,10 +227,10 @@ class ThreadExecutor:
             pass
         live: list[Message] = []
         for msg in messages:
-            if msg[1] not in self._busy:
+            if msg.task_id not in self._busy:
                 continue  # from a cancelled task
-            if msg[0] == "result":
-                self._idle.append(self._busy.pop(msg[1]))
+            if isinstance(msg, Result):
+                self._idle.append(self._busy.pop(msg.task_id))
             live.append(msg)
         return live
 
@@ -200,6 +282,7 @@ class ProcessExecutor:
     """
 
     name = "process"
+    hard_cancel = True
 
     def __init__(self, *, kill_wait_s: float = 5.0, python: str | None = None) -> None:
         self._kill_wait_s = kill_wait_s
@@ -278,32 +361,31 @@ class ProcessExecutor:
         return messages
 
     def _handle(self, proc: _Proc, msg: Message, out: list[Message]) -> None:
-        kind = msg[0]
-        if msg[1] != proc.task_id:
+        if msg.task_id != proc.task_id:
             return
-        if kind == "register":
-            proc.targets.add(msg[2])
-        elif kind == "breaker":
-            breaker = self._board[msg[2]]
-            if msg[3]:
+        if isinstance(msg, Register):
+            proc.targets.add(msg.target)
+        elif isinstance(msg, BreakerCall):
+            breaker = self._board[msg.service]
+            if msg.ok:
                 breaker.success()
             else:
-                breaker.failure(msg[4])
-        elif kind == "result":
+                breaker.failure(msg.error or StageError("failure"))
+        elif isinstance(msg, Result):
             proc.task_id = None
             proc.targets.clear()
             out.append(msg)
         else:
             out.append(msg)
 
-    def _crashed(self, proc: _Proc) -> Message:
+    def _crashed(self, proc: _Proc) -> Result:
         task_id = proc.task_id
         self._discard(proc)
         code = proc.process.returncode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
         err = WorkerCrashed(f"The worker process {proc.process.pid} {how} while running this item "
                             "(a crash, out of memory, or killed from outside).", pid=proc.process.pid, exitcode=code)
-        return ("result", task_id, Outcome(ok=False, error=err, error_type="WorkerCrashed"))
+        return Result(-1 if task_id is None else task_id, Outcome(ok=False, error=err, error_type="WorkerCrashed"))
 
     def cancel(self, task_id: int) -> None:
         proc = next((p for p in self._procs if p.task_id == task_id), None)
@@ -341,3 +423,8 @@ class ProcessExecutor:
                 with contextlib.suppress(OSError):
                     proc.conn.close()
         self._procs.clear()
+
+
+register_executor("thread", ThreadExecutor)
+register_executor("process", ProcessExecutor)
+register_executor("dask", "soundforge.runner.dask:DaskExecutor")

@@ -26,7 +26,7 @@ from typing import Any
 from ..catalog import Catalog
 from ..errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
 from ..progress import ProgressEvent, Reporter, logger, make_reporter, silent
-from .context import ItemContext, Outcome, Task
+from .context import ItemContext, Outcome, Progress, Result, Task
 from .executors import Executor, make_executor
 from .jobs import JobStore, new_run_id, params_hash
 from .resilience import BreakerBoard, RetryPolicy
@@ -230,12 +230,12 @@ class _Run:
             # and returned) is a timeout, not a success.
             self._expire()
             for msg in messages:
-                if msg[0] == "progress" and msg[1] in self.running:
-                    run = self.running[msg[1]]
-                    self.emit("item_progress", item=run.item.key, attempt=run.attempt, percent=msg[2],
-                              message=msg[3])
-                elif msg[0] == "result" and msg[1] in self.running:
-                    self._on_result(self.running.pop(msg[1]), msg[2])
+                if isinstance(msg, Progress) and msg.task_id in self.running:
+                    run = self.running[msg.task_id]
+                    self.emit("item_progress", item=run.item.key, attempt=run.attempt, percent=msg.percent,
+                              message=msg.message)
+                elif isinstance(msg, Result) and msg.task_id in self.running:
+                    self._on_result(self.running.pop(msg.task_id), msg.outcome)
             if time.monotonic() - self.last_event >= TICK_S:
                 self.emit("tick")
 
@@ -340,7 +340,7 @@ class _Run:
                 continue
             self.executor.cancel(task_id)
             del self.running[task_id]
-            how = ("its worker process and the processes it started were killed" if self.executor.name == "process"
+            how = ("its worker process and the processes it started were killed" if self.executor.hard_cancel
                    else "it was told to stop and the subprocesses it registered were killed")
             exc = ItemTimeout(
                 f"{self.spec.name} item {run.item.key!r} ran past its {self.timeout:g} s time limit (attempt "

@@ -17,18 +17,27 @@ import struct
 import threading
 import time
 from multiprocessing.connection import Connection
-from typing import Any
 
 from ..errors import StageError
-from .context import ItemContext, Outcome, Target, Task, execute, kill_target, portable_error
+from .context import (
+    BreakerCall,
+    ItemContext,
+    Message,
+    Outcome,
+    Register,
+    Result,
+    Target,
+    Task,
+    execute,
+    kill_target,
+    portable_error,
+)
 from .resilience import CircuitBreaker
 
 __all__ = ["TASK_ID", "worker_main"]
 
 TASK_ID = struct.Struct("!q")
 """Prefix of each task message: the task id, readable even when the task cannot be unpickled."""
-
-Message = tuple[Any, ...]
 
 
 class _WorkerSide:
@@ -59,11 +68,11 @@ class _WorkerSide:
 
     def _forward(self, service: str, ok: bool, exc: BaseException | None) -> None:
         task_id = self.task.task_id if self.task is not None else -1
-        self.send(("breaker", task_id, service, ok, None if exc is None else portable_error(exc)))
+        self.send(BreakerCall(task_id, service, ok, None if exc is None else portable_error(exc)))
 
     def on_register(self, target: Target) -> None:
         self.targets.add(target)
-        self.send(("register", self.task.task_id if self.task is not None else -1, target))
+        self.send(Register(self.task.task_id if self.task is not None else -1, target))
 
     def watchdog(self, parent_pid: int) -> None:
         while True:
@@ -97,12 +106,12 @@ def worker_main(fd: int, parent_pid: int) -> None:
             err = StageError(f"The worker process cannot load this item's task ({type(exc).__name__}: {exc}). "
                              "The work function must be importable by its module name (not defined in a "
                              "notebook or __main__) and the payload plain data.")
-            side.send(("result", task_id, Outcome(ok=False, error=err, error_type="StageError")))
+            side.send(Result(task_id, Outcome(ok=False, error=err, error_type="StageError")))
             continue
         outcome = execute(task, side.begin(task), portable=True)
         side.targets.clear()
         try:
-            side.send(("result", task.task_id, outcome))
+            side.send(Result(task.task_id, outcome))
         except Exception as exc:
             err = StageError(f"Could not send the result of {task.item!r} back: {type(exc).__name__}: {exc}.")
-            side.send(("result", task.task_id, Outcome(ok=False, error=err, error_type="StageError")))
+            side.send(Result(task.task_id, Outcome(ok=False, error=err, error_type="StageError")))
