@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog
 from .config import Settings, load_settings
-from .download import local
 from .stages import analyze as analyses
 from .stages import download as downloads
 from .stages import imports
+from .stages.base import RunOptions, Stage, StageEnv, require_tracks
 from .storage import Storage
 
 if TYPE_CHECKING:
@@ -50,15 +50,28 @@ class Workspace:
     ----------
     root : str or pathlib.Path, optional
         Storage root; default ``$SOUNDFORGE_HOME``, else ``~/soundforge``.
+    executor : str, Executor or distributed.Client, optional
+        Where every stage of this workspace runs unless a call says otherwise (``executor=`` of
+        :class:`~soundforge.stages.base.RunOptions`); default ``$SOUNDFORGE_EXECUTOR``, else each
+        stage's own (threads for I/O, processes for analysis and separation).
     **settings
         Any :class:`~soundforge.config.Settings` field (``max_audio_s=``, ``market=``...),
         overriding environment variables.
+
+    Notes
+    -----
+    Every stage method (:meth:`import_audio`, :meth:`fetch`, :meth:`download`, :meth:`analyze`,
+    :meth:`separate`) takes the same run keywords, documented once in
+    :class:`~soundforge.stages.base.RunOptions`: ``workers``, ``timeout``, ``force``, ``progress``,
+    ``errors``, ``executor``.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, **settings: Any) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, executor: Any = None,
+                 **settings: Any) -> None:
         self.settings: Settings = load_settings(home=root, **settings)
         self.storage = Storage(self.settings.home)
         self.catalog = Catalog(self.storage.catalog_path)
+        self.executor: Any = executor if executor is not None else self.settings.executor
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -102,12 +115,47 @@ class Workspace:
         with self.webhooks.delivering():
             return run_stage(spec, items, catalog=self.catalog, params=params, workers=workers, timeout=timeout,
                              force=force, progress=progress, errors=errors, record=record, existing=existing,
-                             executor=executor, breakers=breakers, retry=retry)
+                             executor=executor if executor is not None else self.executor, breakers=breakers,
+                             retry=retry)
+
+    @property
+    def env(self) -> StageEnv:
+        """What stages see of this workspace: catalog, storage, settings."""
+        return StageEnv(catalog=self.catalog, storage=self.storage, settings=self.settings)
+
+    def run(self, stage: Stage, options: RunOptions | None = None, /, **request: Any) -> Any:
+        """Plan ``stage`` for ``request`` (its method's own keywords) and run it on the runner.
+
+        Parameters
+        ----------
+        stage : Stage
+            A stage object (``soundforge.stages.STAGES``).
+        options : RunOptions, optional
+            How to run it (workers, timeout, force, progress, errors, executor).
+        **request
+            The stage's own keywords (``tracks=``, ``model=``...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The stage's result table.
+        """
+        opts = options if options is not None else RunOptions()
+        plan = stage.plan(self.env, opts, **request)
+        try:
+            result = self._run_stage(stage.spec, plan.items, params=plan.params, workers=opts.workers,
+                                     timeout=opts.timeout, force=opts.force, progress=opts.progress,
+                                     errors=opts.errors, record=plan.record, existing=plan.existing,
+                                     executor=opts.executor)
+        finally:
+            if plan.close is not None:
+                plan.close()
+        return plan.finish(result)
 
     def import_audio(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
                      max_duration_s: float | None = None, workers: int | None = None,
                      timeout: float | None = None, force: bool = False, progress: Progress = "auto",
-                     errors: str = "record") -> Any:
+                     errors: str = "record", executor: Any = None) -> Any:
         """Import the user's own audio files (files, folders, glob patterns).
 
         Each file is fully decoded and checked, copied into ``downloads/`` and
@@ -132,6 +180,9 @@ class Workspace:
             How to show progress (see :mod:`soundforge.progress`).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -140,15 +191,9 @@ class Workspace:
             ``attempts``, ``seconds_taken``, ``track_id``, ``path``, ``duration_s`` (audio length, s),
             ``sample_rate``, ``channels``, ``format``, ``is_silent``.
         """
-        files = local.expand_paths(paths)
-        limit = self.settings.max_audio_s if max_duration_s is None else max_duration_s
-        items = imports.import_items(files, catalog=self.catalog, storage=self.storage, max_duration_s=limit,
-                                     ffmpeg=self.settings.ffmpeg, ffmpeg_timeout_s=self.settings.ffmpeg_timeout_s,
-                                     force=force)
-        return self._run_stage(imports.IMPORT, items, params={"max_duration_s": limit}, workers=workers,
-                               timeout=timeout, force=force, progress=progress, errors=errors,
-                               record=imports.record_import,
-                               existing=functools.partial(imports.existing_import, self.catalog, self.storage))
+        return self.run(imports.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
+                                                  errors=errors, executor=executor),
+                        paths=paths, max_duration_s=max_duration_s)
 
     def spotify_client(self, **options: Any) -> Any:
         """An :class:`~soundforge.spotify.HttpSpotifyClient` set up for this workspace.
@@ -172,7 +217,7 @@ class Workspace:
     def fetch(self, url_or_urls: str | Iterable[str], *, market: str | None = None,
               include_groups: Iterable[str] = ("album", "single"), client: Any = None, workers: int | None = None,
               timeout: float | None = None, force: bool = False, progress: Progress = "auto",
-              errors: str = "record") -> Any:
+              errors: str = "record", executor: Any = None) -> Any:
         """Fetch track metadata from Spotify links into the ``tracks`` table.
 
         Links: ``https://open.spotify.com/{track,album,playlist,artist}/<id>`` (``intl-xx/``
@@ -206,6 +251,9 @@ class Workspace:
             How to show progress: per link, the pages and tracks fetched so far.
         errors : {"record", "raise"}
             Record failed links as rows (default) or raise the first error.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else threads); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -223,33 +271,15 @@ class Workspace:
         SpotifyURLError
             For a link that is not a supported Spotify link (before any request).
         """
-        from .spotify import parse_urls
-        from .spotify.client import market_code
         from .stages import fetch as stage
 
-        links = [url_or_urls] if isinstance(url_or_urls, str) else list(url_or_urls)
-        refs = list(dict.fromkeys(parse_urls(links)))
-        chosen = market_code(market if market is not None else self.settings.market)
-        groups = tuple(include_groups)
-        holder = stage.ClientHolder(lambda: client if client is not None else self.spotify_client(market=chosen))
-        items = stage.fetch_items(refs, client=holder, market=chosen, include_groups=groups)
-        try:
-            result = self._run_stage(stage.FETCH, items, params={"market": chosen, "include_groups": list(groups)},
-                                     workers=workers, timeout=timeout, force=force, progress=progress,
-                                     errors=errors, record=stage.record_fetch,
-                                     existing=functools.partial(stage.existing_fetch, self.catalog))
-        finally:
-            close = getattr(holder.created, "close", None)
-            if client is None and callable(close):
-                close()
-        df = stage.tracks_frame(result)
-        df.attrs["links"] = stage.link_summary(result)
-        df.attrs["skipped_entries"] = stage.skipped_entries(result)
-        return df
+        return self.run(stage.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
+                                                errors=errors, executor=executor),
+                        urls=url_or_urls, market=market, include_groups=include_groups, client=client)
 
     def download(self, tracks: Any = None, *, format: str = "mp3", bitrate: str = "320k",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,
-                 progress: Progress = "auto", errors: str = "record") -> Any:
+                 progress: Progress = "auto", errors: str = "record", executor: Any = None) -> Any:
         """Download the audio of Spotify tracks with spotdl (needs network access to YouTube).
 
         spotdl is given the metadata already in the catalog, so it does not ask
@@ -281,6 +311,9 @@ class Workspace:
             How to show progress (see :mod:`soundforge.progress`).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -298,25 +331,13 @@ class Workspace:
         DownloaderNotFound
             spotdl or ffmpeg is missing (says how to install them), checked before anything runs.
         """
-        from .download import spotdl
-
-        fmt, rate = spotdl.check_options(format=format, bitrate=bitrate)
-        ids, rows = downloads.requested_tracks(tracks, catalog=self.catalog, storage=self.storage)
-        items = downloads.download_items(ids, catalog=self.catalog, storage=self.storage, settings=self.settings,
-                                         format=fmt, bitrate=rate, force=force, rows=rows)
-        if any(item.payload.present is None for item in items):
-            spotdl.preflight(self.settings)
-        before = downloads.audio_paths(self.catalog, ids) if force else {}
-        result = self._run_stage(downloads.DOWNLOAD, items, params={"format": fmt, "bitrate": rate},
-                                 workers=workers, timeout=timeout, force=force, progress=progress, errors=errors,
-                                 record=downloads.record_download,
-                                 existing=functools.partial(downloads.existing_download, self.catalog, self.storage))
-        downloads.remove_replaced(result, before, self.storage)
-        return result
+        return self.run(downloads.STAGE, RunOptions(workers=workers, timeout=timeout, force=force,
+                                                    progress=progress, errors=errors, executor=executor),
+                        tracks=tracks, format=format, bitrate=bitrate)
 
     def analyze(self, tracks: Any = None, *, features: Iterable[str] | None = None, workers: int | None = None,
                 timeout: float | None = None, force: bool = False, progress: Progress = "auto",
-                errors: str = "record") -> Any:
+                errors: str = "record", executor: Any = None) -> Any:
         """Analyse tracks: tempo, beats, key, loudness, timbre, structure and descriptors.
 
         Each track's audio is analysed in a worker process with
@@ -343,6 +364,9 @@ class Workspace:
             How to show progress (see :mod:`soundforge.progress`).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -358,18 +382,14 @@ class Workspace:
         TrackNotFound
             A track id this workspace does not know.
         """
-        params = analyses.stage_params(features)
-        ids = analyses.requested_tracks(tracks, catalog=self.catalog)
-        self.require_tracks(ids)
-        items = analyses.analyze_items(ids, catalog=self.catalog, storage=self.storage, params=params,
-                                       max_duration_s=self.settings.max_audio_s)
-        return self._run_stage(analyses.ANALYZE, items, params=params, workers=workers, timeout=timeout,
-                               force=force, progress=progress, errors=errors, record=analyses.record_analysis,
-                               existing=functools.partial(analyses.existing_analysis, self.catalog, self.storage))
+        return self.run(analyses.STAGE, RunOptions(workers=workers, timeout=timeout, force=force,
+                                                   progress=progress, errors=errors, executor=executor),
+                        tracks=tracks, features=features)
 
     def separate(self, tracks: Any = None, *, model: str = "auto", device: str = "auto",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,
-                 progress: Progress = "auto", errors: str = "record", **options: Any) -> Any:
+                 progress: Progress = "auto", errors: str = "record", executor: Any = None,
+                 **options: Any) -> Any:
         """Separate tracks into stems: ``stems/<track_id>/<model>/<stem>.flac`` plus ``stems`` rows.
 
         Each track runs in a worker process (bounded memory: chunked, streamed to
@@ -399,6 +419,9 @@ class Workspace:
             How to show progress (per-track percentages come from the separator).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
         **options
             Backend options: demucs ``segment``, ``overlap``, ``shifts``, ``jobs``, ``chunk_s``,
             ``allow_download``; dsp ``chunk_s``.
@@ -420,41 +443,11 @@ class Workspace:
         ModelNotAvailable
             demucs weights not found (before any work), with instructions.
         """
-        from .runner.jobs import params_hash
-        from .separation import resolve, result_params
-        from .separation.auto import AUTO, check_model, choose_model
         from .stages import separate as sep
 
-        reason = None
-        if model == AUTO:
-            choice = choose_model(repo=self.settings.demucs_repo)
-            model, reason = choice.model, choice.reason
-        elif isinstance(model, str) and ":" not in model:
-            check_model(model, repo=self.settings.demucs_repo)
-        backend, name = resolve(model)
-        defaults = {"repo": self.settings.demucs_repo, "offline": self.settings.offline or None} \
-            if backend.name == "demucs" else {}
-        opts = backend.options(name, **{k: v for k, v in defaults.items() if v is not None}, **options,
-                               device=device)
-        if backend.name == "demucs" and not opts["allow_download"]:
-            from .separation.demucs_weights import locate
-
-            locate(name, repo=Path(opts["repo"]) if opts["repo"] else None)  # ModelNotAvailable now, not per track
-        params = result_params(name, opts)
-        stems = backend.stems(name)
-        ids = sep.track_ids(tracks, catalog=self.catalog)
-        self.require_tracks(ids)
-        items = sep.plan_items(ids, catalog=self.catalog,
-                               storage=self.storage, model=name, options=opts,
-                               params_hash=params_hash(params, version=sep.SEPARATE.version), stems=stems,
-                               max_duration_s=self.settings.max_audio_s, ffmpeg=self.settings.ffmpeg)
-        result = self._run_stage(sep.SEPARATE, items, params=params, workers=workers, timeout=timeout, force=force,
-                                 progress=progress, errors=errors, record=sep.record_stems,
-                                 existing=functools.partial(sep.existing_stems, self.catalog))
-        rows = sep.stem_rows(result, expected=stems)
-        rows.attrs["model"] = name
-        rows.attrs["model_reason"] = reason
-        return rows
+        return self.run(sep.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
+                                              errors=errors, executor=executor),
+                        tracks=tracks, model=model, device=device, **options)
 
     def require_tracks(self, track_ids: Iterable[str]) -> None:
         """Check that every id names a track of this workspace.
@@ -464,20 +457,7 @@ class Workspace:
         TrackNotFound
             Some ids are unknown here: the message lists them and says where known ids are.
         """
-        ids = list(track_ids)
-        known: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            known.update(r["track_id"] for r in self.catalog.query(
-                f"SELECT track_id FROM tracks WHERE track_id IN ({', '.join('?' * len(chunk))})", chunk))
-        unknown = [t for t in ids if t not in known]
-        if unknown:
-            from .errors import TrackNotFound
-
-            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-            raise TrackNotFound(f"Unknown track id(s) in the workspace {self.root}: {shown}. ws.tracks() lists the "
-                                "track ids it holds; ws.import_audio(...) or ws.fetch(...) adds tracks.",
-                                track_ids=unknown)
+        require_tracks(self.catalog, track_ids, root=self.root)
 
     # -- readers -------------------------------------------------------------------
     def tracks(self) -> Any:

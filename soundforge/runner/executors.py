@@ -147,7 +147,8 @@ def register_executor(name: str, factory: Factory | str) -> None:
 
 
 def make_executor(kind: str | Executor, /, **options: Any) -> Executor:
-    """A registered name -> a new executor (``options`` go to its factory); an :class:`Executor` is returned as is.
+    """A registered name -> a new executor (``options`` go to its factory); an :class:`Executor` is returned as is,
+    and a ``distributed.Client`` becomes a Dask executor on that client.
 
     Raises
     ------
@@ -158,6 +159,8 @@ def make_executor(kind: str | Executor, /, **options: Any) -> Executor:
         return EXECUTORS.create(kind, **options)
     if isinstance(kind, Executor):
         return kind
+    if type(kind).__module__.partition(".")[0] == "distributed" and type(kind).__name__ == "Client":
+        return EXECUTORS.create("dask", client=kind, **options)  # a Dask client the user made
     raise ConfigError(f"executor must be one of {', '.join(EXECUTORS.names())} or an Executor instance, got "
                       f"{type(kind).__name__}.")
 

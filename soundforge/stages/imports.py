@@ -8,9 +8,10 @@ A file whose bytes are already in the workspace (under any name) is ``skipped``.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ from ..events import outbox
 from ..events.types import track_downloaded
 from ..runner.spec import ItemContext, Skipped, StageSpec, WorkItem
 from ..storage import Storage
+from .base import Plan, RunOptions, StageEnv
 
-__all__ = ["IMPORT", "ImportJob", "ImportResult", "audio_result_row", "existing_import", "import_item",
+__all__ = ["IMPORT", "STAGE", "ImportJob", "ImportResult", "ImportStage", "audio_result_row", "existing_import",
+           "import_item",
            "import_items", "record_import"]
 
 COLUMNS = {"track_id": "string", "path": "string", "duration_s": "float64", "sample_rate": "Int64",
@@ -143,3 +146,23 @@ def import_items(files: list[Path], *, catalog: Catalog, storage: Storage, max_d
 IMPORT = StageSpec(name="import", work=import_item, executor="thread", workers=min(4, os.cpu_count() or 1),
                    columns=COLUMNS, key="source_path", version="1")
 """The import stage: threads (decoding and copying are I/O and C code), no retries, no breaker."""
+
+
+class ImportStage:
+    """The import stage as one object: ``plan(env, options, paths=, max_duration_s=)``."""
+
+    spec = IMPORT
+
+    def plan(self, env: StageEnv, options: RunOptions, /, *,
+             paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+             max_duration_s: float | None = None) -> Plan:
+        files = local.expand_paths(paths)
+        limit = env.settings.max_audio_s if max_duration_s is None else max_duration_s
+        items = import_items(files, catalog=env.catalog, storage=env.storage, max_duration_s=limit,
+                             ffmpeg=env.settings.ffmpeg, ffmpeg_timeout_s=env.settings.ffmpeg_timeout_s,
+                             force=options.force)
+        return Plan(items=items, params={"max_duration_s": limit}, record=record_import,
+                    existing=functools.partial(existing_import, env.catalog, env.storage))
+
+
+STAGE = ImportStage()
