@@ -8,6 +8,7 @@ Each one names the input it is about and says what to do next; the
 
     SoundforgeError
     ├── ConfigError                  bad setting or argument value
+    │   ├── InvalidArgument          an argument of the wrong type or out of range (also a TypeError)
     │   └── TrackNotFound            a track id this workspace does not know
     ├── InvalidIdError               a track id or name that cannot become a path
     ├── StorageError                 a file in the workspace cannot be written/read
@@ -57,6 +58,7 @@ __all__ = [
     "DownloadError",
     "DownloadUnavailable",
     "DownloaderNotFound",
+    "InvalidArgument",
     "InvalidIdError",
     "ItemCancelled",
     "ItemTimeout",
@@ -143,6 +145,16 @@ def is_transient(exc: BaseException) -> bool:
 
 class ConfigError(SoundforgeError, ValueError):
     """A setting or argument has a value SoundForge cannot use."""
+
+
+class InvalidArgument(ConfigError, TypeError):
+    """An argument of a public function has the wrong type or an unusable value.
+
+    Raised before any work by the checks of :mod:`soundforge.validate`; the message names
+    the call, the argument (``name=value``) and what it expects. It is both a
+    :class:`ValueError` (through :class:`ConfigError`) and a :class:`TypeError`, so code
+    catching either keeps working. The command line exits with status 2 on it.
+    """
 
 
 class TrackNotFound(ConfigError):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import validate as check
 from .catalog import Catalog
 from .config import Settings, load_settings
 from .download import local
@@ -56,6 +57,9 @@ class Workspace:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None, **settings: Any) -> None:
+        if root is not None:
+            check.path_like(root, name="root", call="Workspace", what="a folder path (str or pathlib.Path), or "
+                            "None for $SOUNDFORGE_HOME")
         self.settings: Settings = load_settings(home=root, **settings)
         self.storage = Storage(self.settings.home)
         self.catalog = Catalog(self.storage.catalog_path)
@@ -140,6 +144,10 @@ class Workspace:
             ``attempts``, ``seconds_taken``, ``track_id``, ``path``, ``duration_s`` (audio length, s),
             ``sample_rate``, ``channels``, ``format``, ``is_silent``.
         """
+        call = "ws.import_audio"
+        paths = check.paths(paths, name="paths", call=call)
+        check.seconds(max_duration_s, name="max_duration_s", call=call)
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         files = local.expand_paths(paths)
         limit = self.settings.max_audio_s if max_duration_s is None else max_duration_s
         items = imports.import_items(files, catalog=self.catalog, storage=self.storage, max_duration_s=limit,
@@ -227,7 +235,13 @@ class Workspace:
         from .spotify.client import market_code
         from .stages import fetch as stage
 
-        links = [url_or_urls] if isinstance(url_or_urls, str) else list(url_or_urls)
+        call = "ws.fetch"
+        links = check.strings(url_or_urls, name="url_or_urls", call=call,
+                              what="a Spotify link (str) or a list of links")
+        check.optional_string(market, name="market", call=call, what="a two-letter market code such as 'US'")
+        include_groups = check.strings(include_groups, name="include_groups", call=call,
+                                       what="a list of 'album', 'single', 'appears_on', 'compilation'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         refs = list(dict.fromkeys(parse_urls(links)))
         chosen = market_code(market if market is not None else self.settings.market)
         groups = tuple(include_groups)
@@ -300,6 +314,11 @@ class Workspace:
         """
         from .download import spotdl
 
+        call = "ws.download"
+        tracks = check.tracks(tracks, call=call)
+        check.string(format, name="format", call=call, what="an audio format such as 'mp3' or 'flac'")
+        check.string(bitrate, name="bitrate", call=call, what="a bitrate such as '320k', 'auto' or '0'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         fmt, rate = spotdl.check_options(format=format, bitrate=bitrate)
         ids, rows = downloads.requested_tracks(tracks, catalog=self.catalog, storage=self.storage)
         items = downloads.download_items(ids, catalog=self.catalog, storage=self.storage, settings=self.settings,
@@ -358,6 +377,12 @@ class Workspace:
         TrackNotFound
             A track id this workspace does not know.
         """
+        call = "ws.analyze"
+        tracks = check.tracks(tracks, call=call)
+        if features is not None:
+            features = check.strings(features, name="features", call=call,
+                                     what="a feature group or a list of them (soundforge.analysis.FEATURE_GROUPS)")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         params = analyses.stage_params(features)
         ids = analyses.requested_tracks(tracks, catalog=self.catalog)
         self.require_tracks(ids)
@@ -425,6 +450,11 @@ class Workspace:
         from .separation.auto import AUTO, check_model, choose_model
         from .stages import separate as sep
 
+        call = "ws.separate"
+        tracks = check.tracks(tracks, call=call)
+        check.string(model, name="model", call=call, what="a model name such as 'auto', 'dsp' or 'htdemucs'")
+        check.string(device, name="device", call=call, what="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         reason = None
         if model == AUTO:
             choice = choose_model(repo=self.settings.demucs_repo)
@@ -514,6 +544,7 @@ class Workspace:
         from .runner.jobs import params_hash
         from .storage import validate_id
 
+        check.string(track_id, name="track_id", call="ws.analysis", what="a track id (see ws.tracks())")
         default = params_hash(analyses.stage_params(None))
         rows = self.catalog.query("SELECT json_path, npz_path FROM analyses WHERE track_id = ? "
                                   "ORDER BY params_hash = ? DESC, created_at DESC LIMIT 1",
@@ -537,6 +568,8 @@ class Workspace:
         """
         from .stages.separate import stem_order
 
+        check.optional_string(track_id, name="track_id", call="ws.stems", what="a track id (see ws.tracks())")
+        check.optional_string(model, name="model", call="ws.stems", what="a model name such as 'dsp'")
         where = " AND ".join(c for c, v in (("track_id = ?", track_id), ("model = ?", model)) if v is not None)
         df = self.catalog.table("stems", where=where, params=[v for v in (track_id, model) if v is not None])
         df["path"] = df["path"].map(lambda p: str(self.storage.resolve(p)), na_action="ignore").astype("string")
@@ -560,6 +593,12 @@ class Workspace:
         """
         from .stages.separate import player
 
+        call = "ws.play"
+        check.string(track_id, name="track_id", call=call, what="a track id (see ws.tracks())")
+        check.optional_string(stem, name="stem", call=call, what="a stem name such as 'vocals'")
+        check.optional_string(model, name="model", call=call, what="a model name such as 'dsp'")
+        check.seconds(start_s, name="start_s", call=call, allow_none=False, allow_zero=True)
+        check.seconds(duration_s, name="duration_s", call=call)
         self.require_tracks([track_id])
         if stem is None:
             rows = self.catalog.query("SELECT path FROM audio WHERE track_id = ?", (track_id,))
@@ -616,5 +655,6 @@ class Workspace:
 
     def export(self, path: str | os.PathLike[str]) -> dict[str, Path]:
         """Write every catalog table as ``<path>/<table>.parquet``; returns table -> file."""
+        check.path_like(path, name="path", call="ws.export", what="a folder path (str or pathlib.Path)")
         return self.catalog.export(path)
 
