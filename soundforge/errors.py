@@ -27,6 +27,7 @@ Each one names the input it is about and says what to do next; the
     │   ├── SpotifyForbidden         403 for an id (not allowed for this app)
     │   │   └── PremiumRequired      403 "premium required"
     │   ├── RateLimited              429 with a Retry-After beyond the cap
+    │   ├── SpotifyBadResponse       a malformed answer, or one about another object than asked for
     │   └── SpotifyUnavailable       5xx, timeouts, connection errors (transient)
     ├── DownloadError                spotdl failed or produced no valid file
     │   ├── DownloaderNotFound       spotdl or ffmpeg missing
@@ -70,6 +71,7 @@ __all__ = [
     "SeparationError",
     "SoundforgeError",
     "SpotifyAuthError",
+    "SpotifyBadResponse",
     "SpotifyError",
     "SpotifyForbidden",
     "SpotifyNotFound",
@@ -267,6 +269,11 @@ class RateLimited(SpotifyError):
     def __init__(self, message: str, *, retry_after: float, **context: Any) -> None:
         super().__init__(message, retry_after=retry_after, **context)
         self.retry_after = retry_after
+
+
+class SpotifyBadResponse(SpotifyError):
+    """An answer that cannot be trusted: malformed (missing id, name or duration, wrong types) or
+    describing another object than the one asked for (id or type mismatch). Never stored."""
 
 
 class SpotifyUnavailable(SpotifyError):
