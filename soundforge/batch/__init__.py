@@ -646,9 +646,9 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     if workspace is not None and not hasattr(workspace, "catalog"):
         check.path_like(workspace, name="workspace", call=call, what="a Workspace, a folder path, or None")
     _validate_options(workers=workers, chunk_size=chunk_size, timeout=timeout, errors=errors)
+    item_list = _item_list(items)
     path = _resolve_notebook(notebook)
     check_parameters(params)
-    item_list = _item_list(items)
     reporter = make_reporter(progress)
     ws = _open_workspace(workspace)
     fixed = _notebook_parameters(path, params, item_parameter=item_parameter,

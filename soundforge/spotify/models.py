@@ -170,7 +170,9 @@ def malformed(obj: Mapping[str, Any]) -> str | None:
         return f"type {str(obj.get('type'))[:40]!r} instead of 'track'"
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
-        return "no name" if name is None else f"a name that is not text ({type(name).__name__})"
+        if name is None or isinstance(name, str):
+            return "no name"
+        return f"a name that is not text ({type(name).__name__})"
     duration = obj.get("duration_ms")
     if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
         return "no duration_ms" if duration is None else f"an unusable duration_ms {str(duration)[:40]!r}"
