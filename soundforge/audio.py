@@ -380,7 +380,7 @@ def declared_frames(path: Path) -> int | None:
 
 
 def _ogg_complete(path: Path) -> bool:
-    """Whether an Ogg file ends with an end-of-stream page (a cut file loses it)."""
+    """Whether an Ogg file ends with a whole end-of-stream page (a cut file loses it, or part of it)."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, 2)
@@ -390,7 +390,11 @@ def _ogg_complete(path: Path) -> bool:
     except OSError:
         return True
     at = tail.rfind(b"OggS")
-    return at >= 0 and at + 5 < len(tail) and bool(tail[at + 5] & 0x04)
+    if at < 0 or at + 27 > len(tail) or not tail[at + 5] & 0x04:
+        return False
+    segments = tail[at + 26]
+    table = tail[at + 27: at + 27 + segments]
+    return len(table) == segments and at + 27 + segments + sum(table) <= len(tail)
 
 
 def _check_block(block: np.ndarray, path: Path) -> None:
@@ -454,7 +458,7 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str = "ffmp
         return
     if fmt in _LOSSLESS_FORMATS and total < expected:
         raise _truncated(info, total, expected)
-    if fmt == "MP3" and total < expected - max(4096, expected // 100):
+    if fmt == "MP3" and total < expected - max(1152, expected // 200):  # one MPEG-1 frame of decoder slack
         raise _truncated(info, total, expected)
 
 

@@ -66,7 +66,8 @@ def failed_row(df: Any, *, key: str, value: str, names: str, kind: str) -> str:
 def assert_consistent(ws: Workspace) -> None:
     """The catalog passes SQLite's integrity and foreign-key checks, and no row points to a missing or
     partial file: every ``audio`` file exists with its recorded size and decodes completely; every stem
-    and analysis file exists; no ``done`` job is left without its output row."""
+    and analysis file exists; no ``done`` separate/analyze job is left without its output row (an import
+    job of a file whose bytes were already there is ``done`` pointing at the earlier row)."""
     conn = sqlite3.connect(ws.storage.catalog_path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -80,8 +81,7 @@ def assert_consistent(ws: Workspace) -> None:
             assert ws.storage.resolve(path).is_file(), f"stem row points to a missing {path}"
         for (path,) in conn.execute("SELECT json_path FROM analyses WHERE json_path IS NOT NULL"):
             assert ws.storage.resolve(path).is_file(), f"analysis row points to a missing {path}"
-        outputs = {"import": "SELECT 1 FROM audio WHERE source_path = ?",
-                   "separate": "SELECT 1 FROM stems WHERE track_id = ?",
+        outputs = {"separate": "SELECT 1 FROM stems WHERE track_id = ?",
                    "analyze": "SELECT 1 FROM analyses WHERE track_id = ?"}
         for stage, item in conn.execute("SELECT stage, item FROM jobs WHERE status = 'done'"):
             if stage in outputs:

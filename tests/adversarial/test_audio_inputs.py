@@ -98,7 +98,7 @@ def test_wav_header_declaring_more_than_it_holds(ws: Workspace, tmp_path_factory
         assert str(src) in df["error"].iloc[0]
 
 
-@pytest.mark.parametrize(("seconds", "names"), [(0.04998, "49.98 ms"), (0.01, "10 ms"), (1 / SR, "0.125 ms")])
+@pytest.mark.parametrize(("seconds", "names"), [(399 / SR, "49.88 ms"), (0.01, "10 ms"), (1 / SR, "0.125 ms")])
 def test_too_short_is_refused_at_import_with_the_numbers_analysis_uses(ws: Workspace, tmp_path: Path,
                                                                         seconds: float, names: str) -> None:
     src = write(tmp_path / "in" / "short.wav", noise(seconds))
@@ -192,6 +192,6 @@ def test_unknown_model_lists_the_known_ones(ws: Workspace, tmp_path: Path) -> No
 def test_analysis_and_import_agree_on_the_limit(tmp_path: Path) -> None:
     from soundforge.analysis import analyze
 
-    src = write(tmp_path / "short.wav", noise(0.04998))
-    err = refused(lambda: analyze(src), names="49.98 ms", kind="audio values", error=AudioError)
+    src = write(tmp_path / "short.wav", noise(399 / SR))
+    err = refused(lambda: analyze(src), names="49.88 ms", kind="audio values", error=AudioError)
     assert "at least 50 ms" in str(err)

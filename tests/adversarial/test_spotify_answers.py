@@ -130,7 +130,7 @@ def test_urls_that_are_not_spotify_links(url: str) -> None:
     else:
         assert len(ref.id) == 22  # accepted: a well-formed link
         return
-    assert repr(url)[1:-1][:20] in message or url.strip()[:20] in message or not url.strip(), message
+    assert repr(url.strip())[1:-1][:20] in message or url.strip()[:20] in message or not url.strip(), message
 
 
 @pytest.mark.parametrize("url", ["https://open.spotify.com/episode/" + "a" * 22, "spotify:track:short",
