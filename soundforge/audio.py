@@ -65,7 +65,7 @@ _DEFAULT_MAX_S = 4 * 3600.0
 
 MIN_AUDIO_S = 0.05
 """Shortest usable audio, in seconds (50 ms): shorter files are refused at import (``too_short``), by
-:func:`soundforge.analysis.analyze` and by separation, with the same number."""
+:func:`soundforge.analysis.analyze`, with the same number and wording."""
 
 MAX_PEAK = 2.0
 """Largest absolute sample value accepted at import (+6 dBFS). Lossy decoders and hot float masters
