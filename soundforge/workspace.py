@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import validate as check
 from .catalog import Catalog
 from .config import Settings, load_settings
 from .stages import analyze as analyses
@@ -68,6 +69,9 @@ class Workspace:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, executor: Any = None,
                  **settings: Any) -> None:
+        if root is not None:
+            check.path_like(root, name="root", call="Workspace", what="a folder path (str or pathlib.Path), or "
+                            "None for $SOUNDFORGE_HOME")
         self.settings: Settings = load_settings(home=root, **settings)
         self.storage = Storage(self.settings.home)
         self.catalog = Catalog(self.storage.catalog_path)
@@ -191,6 +195,10 @@ class Workspace:
             ``attempts``, ``seconds_taken``, ``track_id``, ``path``, ``duration_s`` (audio length, s),
             ``sample_rate``, ``channels``, ``format``, ``is_silent``.
         """
+        call = "ws.import_audio"
+        paths = check.paths(paths, name="paths", call=call)
+        check.seconds(max_duration_s, name="max_duration_s", call=call)
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         return self.run(imports.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
                                                   errors=errors, executor=executor),
                         paths=paths, max_duration_s=max_duration_s)
@@ -273,9 +281,16 @@ class Workspace:
         """
         from .stages import fetch as stage
 
+        call = "ws.fetch"
+        links = check.strings(url_or_urls, name="url_or_urls", call=call,
+                              what="a Spotify link (str) or a list of links")
+        check.optional_string(market, name="market", call=call, what="a two-letter market code such as 'US'")
+        include_groups = check.strings(include_groups, name="include_groups", call=call,
+                                       what="a list of 'album', 'single', 'appears_on', 'compilation'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         return self.run(stage.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
                                                 errors=errors, executor=executor),
-                        urls=url_or_urls, market=market, include_groups=include_groups, client=client)
+                        urls=links, market=market, include_groups=include_groups, client=client)
 
     def download(self, tracks: Any = None, *, format: str = "mp3", bitrate: str = "320k",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,
@@ -331,6 +346,11 @@ class Workspace:
         DownloaderNotFound
             spotdl or ffmpeg is missing (says how to install them), checked before anything runs.
         """
+        call = "ws.download"
+        tracks = check.tracks(tracks, call=call)
+        check.string(format, name="format", call=call, what="an audio format such as 'mp3' or 'flac'")
+        check.string(bitrate, name="bitrate", call=call, what="a bitrate such as '320k', 'auto' or '0'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         return self.run(downloads.STAGE, RunOptions(workers=workers, timeout=timeout, force=force,
                                                     progress=progress, errors=errors, executor=executor),
                         tracks=tracks, format=format, bitrate=bitrate)
@@ -382,6 +402,12 @@ class Workspace:
         TrackNotFound
             A track id this workspace does not know.
         """
+        call = "ws.analyze"
+        tracks = check.tracks(tracks, call=call)
+        if features is not None:
+            features = check.strings(features, name="features", call=call,
+                                     what="a feature group or a list of them (soundforge.analysis.FEATURE_GROUPS)")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         return self.run(analyses.STAGE, RunOptions(workers=workers, timeout=timeout, force=force,
                                                    progress=progress, errors=errors, executor=executor),
                         tracks=tracks, features=features)
@@ -445,6 +471,11 @@ class Workspace:
         """
         from .stages import separate as sep
 
+        call = "ws.separate"
+        tracks = check.tracks(tracks, call=call)
+        check.string(model, name="model", call=call, what="a model name such as 'auto', 'dsp' or 'htdemucs'")
+        check.string(device, name="device", call=call, what="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         return self.run(sep.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
                                               errors=errors, executor=executor),
                         tracks=tracks, model=model, device=device, **options)
@@ -494,6 +525,7 @@ class Workspace:
         from .runner.jobs import params_hash
         from .storage import validate_id
 
+        check.string(track_id, name="track_id", call="ws.analysis", what="a track id (see ws.tracks())")
         default = params_hash(analyses.stage_params(None))
         rows = self.catalog.query("SELECT json_path, npz_path FROM analyses WHERE track_id = ? "
                                   "ORDER BY params_hash = ? DESC, created_at DESC LIMIT 1",
@@ -517,6 +549,8 @@ class Workspace:
         """
         from .stages.separate import stem_order
 
+        check.optional_string(track_id, name="track_id", call="ws.stems", what="a track id (see ws.tracks())")
+        check.optional_string(model, name="model", call="ws.stems", what="a model name such as 'dsp'")
         where = " AND ".join(c for c, v in (("track_id = ?", track_id), ("model = ?", model)) if v is not None)
         df = self.catalog.table("stems", where=where, params=[v for v in (track_id, model) if v is not None])
         df["path"] = df["path"].map(lambda p: str(self.storage.resolve(p)), na_action="ignore").astype("string")
@@ -540,6 +574,12 @@ class Workspace:
         """
         from .stages.separate import player
 
+        call = "ws.play"
+        check.string(track_id, name="track_id", call=call, what="a track id (see ws.tracks())")
+        check.optional_string(stem, name="stem", call=call, what="a stem name such as 'vocals'")
+        check.optional_string(model, name="model", call=call, what="a model name such as 'dsp'")
+        check.seconds(start_s, name="start_s", call=call, allow_none=False, allow_zero=True)
+        check.seconds(duration_s, name="duration_s", call=call)
         self.require_tracks([track_id])
         if stem is None:
             rows = self.catalog.query("SELECT path FROM audio WHERE track_id = ?", (track_id,))
@@ -596,5 +636,6 @@ class Workspace:
 
     def export(self, path: str | os.PathLike[str]) -> dict[str, Path]:
         """Write every catalog table as ``<path>/<table>.parquet``; returns table -> file."""
+        check.path_like(path, name="path", call="ws.export", what="a folder path (str or pathlib.Path)")
         return self.catalog.export(path)
 

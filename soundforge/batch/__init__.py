@@ -174,8 +174,11 @@ def _item_list(items: Any) -> list[str]:
             raise BatchError("The items DataFrame has no 'track_id' column; pass a list of track ids or a "
                              "table from ws.tracks()/ws.audio()/ws.analyze().")
         values = items["track_id"].dropna().tolist()
-    else:
+    elif isinstance(items, (Iterable)) and not isinstance(items, (bytes, bytearray, Mapping)):
         values = list(items)
+    else:
+        raise BatchError(f"soundforge.batch.run: items={items!r:.60} is not usable; give a track id, a list of "
+                         "track ids, or a DataFrame with a 'track_id' column such as ws.tracks().")
     out: list[str] = []
     seen: set[str] = set()
     for value in values:
@@ -224,9 +227,10 @@ def _validate_options(*, workers: int, chunk_size: int, timeout: float | None, e
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}.")
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}.")
-    if timeout is not None and not timeout > 0:
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                                    and 0 < timeout < float("inf")):
         raise ConfigError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}.")
-    if errors not in ("record", "raise"):
+    if not isinstance(errors, str) or errors not in ("record", "raise"):
         raise ConfigError(f"errors must be 'record' or 'raise', got {errors!r}.")
 
 
@@ -494,17 +498,30 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     """
     import dataclasses
 
+    from .. import validate as check
     from ..progress import ProgressEvent, make_reporter
     from ..runner import run_stage
     from ..runner.jobs import new_run_id
     from ..runner.spec import WorkItem
     from .notebook import BATCH, NotebookItem
 
+    call = "soundforge.batch.run"
+    check.path_like(notebook, name="notebook", call=call, what="the path of a .ipynb file")
+    params = check.mapping(parameters, name="parameters", call=call)
+    if out_dir is not None:
+        check.path_like(out_dir, name="out_dir", call=call, what="a folder path, or None for runs/<run_id>/")
+    check.optional_string(kernel_name, name="kernel_name", call=call, what="a Jupyter kernel name such as 'python3'")
+    check.string(item_parameter, name="item_parameter", call=call, what="a notebook parameter name")
+    check.string(workspace_parameter, name="workspace_parameter", call=call, what="a notebook parameter name")
+    check.seconds(start_timeout, name="start_timeout", call=call, allow_none=False)
+    check.boolean(force, name="force", call=call)
+    check.progress(progress, call=call)
+    if workspace is not None and not hasattr(workspace, "catalog"):
+        check.path_like(workspace, name="workspace", call=call, what="a Workspace, a folder path, or None")
     _validate_options(workers=workers, chunk_size=chunk_size, timeout=timeout, errors=errors)
-    path = _resolve_notebook(notebook)
-    params = dict(parameters or {})
-    check_parameters(params)
     item_list = _item_list(items)
+    path = _resolve_notebook(notebook)
+    check_parameters(params)
     _check_items(item_list, item_parameter=item_parameter)
     reporter = make_reporter(progress)
     ws = _open_workspace(workspace)

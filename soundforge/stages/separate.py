@@ -30,12 +30,13 @@ from .base import Plan, RunOptions, StageEnv, require_tracks, track_ids
 __all__ = ["COLUMNS", "SEPARATE", "STEM_COLUMNS", "SeparateJob", "existing_stems", "plan_items", "record_stems",
            "player", "separate_item", "stem_order", "stem_rows", "STAGE", "SeparateStage"]
 
-COLUMNS = {"model": "string", "params_hash": "string", "duration_s": "float64", "stems": "object"}
+COLUMNS = {"model": "string", "params_hash": "string", "duration_s": "float64", "stems": "object",
+           "warning": "string"}
 """Per-track result columns of the stage (``stems``: list of dicts, one per stem)."""
 
 STEM_COLUMNS = {"track_id": "string", "model": "string", "stem": "string", "path": "string", "status": "string",
                 "error": "string", "duration_s": "float64", "seconds_taken": "float64", "sample_rate": "Int64",
-                "channels": "Int64", "params_hash": "string", "attempts": "Int64"}
+                "channels": "Int64", "params_hash": "string", "attempts": "Int64", "warning": "string"}
 """Columns and dtypes of :meth:`Workspace.separate`'s result: one row per stem."""
 
 
@@ -83,10 +84,11 @@ def separate_item(job: SeparateJob, ctx: ItemContext) -> dict[str, Any]:
         raise AudioError(f"Track {job.track_id} has no audio in this workspace; import or download it first "
                          "(ws.import_audio / ws.download).", reason="missing", track_id=job.track_id)
     start = time.perf_counter()
+    notes: list[str] = []
     with job.storage.scratch_dir("separate-") as scratch:
         paths = separate(job.audio_path, model=job.model, out_dir=scratch, progress=lambda p: ctx.report(percent=p),
                          cancel=ctx.cancelled, max_duration_s=job.max_duration_s, ffmpeg=job.ffmpeg,
-                         **job.options)
+                         on_warning=notes.append, **job.options)
         info = audio.probe(next(iter(paths.values())), max_duration_s=None)
         ctx.check()
         finals = {stem: job.storage.move_into_place(path, job.storage.stem_path(job.track_id, job.model, stem))
@@ -94,7 +96,8 @@ def separate_item(job: SeparateJob, ctx: ItemContext) -> dict[str, Any]:
     took = time.perf_counter() - start
     stems = [{"stem": stem, "path": str(path), "sample_rate": info.sample_rate, "channels": info.channels,
               "duration_s": info.duration_s, "seconds_taken": took} for stem, path in finals.items()]
-    return {"model": job.model, "params_hash": job.params_hash, "duration_s": info.duration_s, "stems": stems}
+    return {"model": job.model, "params_hash": job.params_hash, "duration_s": info.duration_s, "stems": stems,
+            "warning": "; ".join(notes) or None}
 
 
 def record_stems(conn: sqlite3.Connection, item: WorkItem, result: Mapping[str, Any]) -> None:
@@ -150,7 +153,8 @@ def stem_rows(result: Any, *, expected: tuple[str, ...]) -> Any:
     for rec in result.to_dict("records"):
         base = {"track_id": rec["track_id"], "model": rec.get("model"), "status": rec["status"],
                 "error": rec["error"], "seconds_taken": rec["seconds_taken"], "attempts": rec["attempts"],
-                "params_hash": rec.get("params_hash"), "duration_s": rec.get("duration_s")}
+                "params_hash": rec.get("params_hash"), "duration_s": rec.get("duration_s"),
+                "warning": rec.get("warning") if isinstance(rec.get("warning"), str) else None}
         stems = rec.get("stems")
         if isinstance(stems, list) and stems:
             for s in stems:
