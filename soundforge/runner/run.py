@@ -27,7 +27,7 @@ from ..catalog import Catalog
 from ..errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
 from ..progress import ProgressEvent, Reporter, logger, make_reporter, silent
 from .context import ItemContext, Outcome, Progress, Result, Task
-from .executors import Executor, make_executor
+from .executors import Executor, RunInfo, make_executor
 from .jobs import JobStore, new_run_id, params_hash
 from .resilience import BreakerBoard, RetryPolicy
 from .spec import RESULT_COLUMNS, Existing, Record, Skipped, StageSpec, WorkItem
@@ -70,7 +70,8 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     params : Mapping[str, Any], optional
         Parameters of the run, given to the work as ``ctx.params`` and hashed into ``jobs.params_hash``.
     workers : int, optional
-        Items running at once (default: the stage's).
+        Items running at once (default: the stage's; a stage that uses every CPU by default gets the
+        executor's ``default_workers()`` when it has one, e.g. a Dask cluster's threads).
     timeout : float, optional
         Seconds per attempt (default: the stage's; ``math.inf``: no limit). Work past it is stopped for
         real (process group killed) and the attempt fails with ``ItemTimeout``.
@@ -87,8 +88,8 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     existing : callable, optional
         ``existing(item) -> row or None`` for items already done: their columns for the result table, or
         ``None`` when the output is missing (then the item is redone).
-    executor : {"thread", "process"} or Executor, optional
-        Override the stage's executor (e.g. a Dask executor).
+    executor : {"thread", "process", "dask"}, Executor or distributed.Client, optional
+        Override the stage's executor (any registered name; a ``distributed.Client`` runs on its cluster).
     breakers : BreakerBoard, optional
         Circuit breakers to share (default: a fresh board for this run).
     retry : RetryPolicy, optional
@@ -112,20 +113,36 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     """
     if errors not in ("record", "raise"):
         raise ConfigError(f"errors must be 'record' or 'raise', got {errors!r}.")
-    n = spec.default_workers() if workers is None else workers
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}.")
     limit = spec.timeout_s if timeout is None else timeout
     if limit is not None and (not isinstance(limit, (int, float)) or not limit > 0):
         raise ConfigError(f"timeout must be a number of seconds > 0 (math.inf for none), got {timeout!r}.")
     policy = retry if retry is not None else spec.retry.with_attempts(spec.max_attempts)
-    run = _Run(spec, _work_items(items), catalog=catalog, params=dict(params or {}), workers=n,
+    work_items = _work_items(items)
+    reporter = make_reporter(progress)
+    chosen = make_executor(executor if executor is not None else spec.executor)
+    n = workers if workers is not None else _default_workers(spec, chosen)
+    run = _Run(spec, work_items, catalog=catalog, params=dict(params or {}), workers=n,
                timeout=None if limit is None or math.isinf(limit) else float(limit), force=force,
-               reporter=make_reporter(progress), errors=errors, record=record, existing=existing,
-               executor=make_executor(executor if executor is not None else spec.executor),
+               reporter=reporter, errors=errors, record=record, existing=existing, executor=chosen,
                breakers=breakers if breakers is not None else BreakerBoard(), policy=policy,
                run_id=run_id or new_run_id(spec.name))
     return run.execute()
+
+
+def _default_workers(spec: StageSpec, executor: Executor) -> int:
+    """The stage's default concurrency; "as many as the hardware" (``workers=None``) asks the executor.
+
+    An executor spanning several machines (Dask) may define ``default_workers() -> int`` (its
+    cluster's slots); on one machine it is the number of CPUs.
+    """
+    hook = getattr(executor, "default_workers", None)
+    if spec.workers is None and callable(hook):
+        n = hook()
+        if isinstance(n, int) and n >= 1:
+            return n
+    return spec.default_workers()
 
 
 def _work_items(items: Iterable[WorkItem | str]) -> list[WorkItem]:
@@ -177,10 +194,16 @@ class _Run:
     def execute(self) -> Any:
         with self.store:
             self.store.mark_interrupted()
-            self.emit("start", total=len(self.items), workers=self.workers)
+            info = RunInfo(stage=self.spec.name, run_id=self.run_id, root=self.catalog.path.parent)
+            try:  # before any item: a cluster that cannot run this stage (workspace not shared) fails it now
+                self.executor.open(workers=self.workers, breakers=self.board, run=info)
+            except BaseException:
+                self.executor.close()
+                raise
+            self.emit("start", total=len(self.items), workers=self.workers,
+                      link=getattr(self.executor, "dashboard_link", None))
             try:
                 self._plan()
-                self.executor.open(workers=min(self.workers, max(1, len(self.todo))), breakers=self.board)
                 self._loop()
                 if self.stop_error is not None:
                     self._abort("another item failed and errors='raise'")
@@ -272,7 +295,7 @@ class _Run:
         deadline = None if self.timeout is None else now + self.timeout
         task = Task(task_id=next(self.ids), stage=spec.name, item=item.key, attempt=attempt, work=spec.work,
                     payload=item.key if item.payload is None else item.payload, params=self.params,
-                    deadline=deadline)
+                    deadline=deadline, resources=dict(item.resources or {}))
         run = _Running(item=item, attempt=attempt, job_id=job_id, started=now, deadline=deadline)
         try:
             self.executor.submit(task)
