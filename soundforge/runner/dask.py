@@ -376,9 +376,10 @@ class DaskExecutor:
         finally:
             future.release()
         if type(exc).__name__ == "KilledWorker":
-            crashed = WorkerCrashed(f"{self._stage} item {item!r}: every Dask worker that ran it died (the scheduler gave "
-                                f"up after distributed.scheduler.allowed-failures tries): {exc}. It may crash its "
-                                "worker or need more memory.", item=item)
+            crashed = WorkerCrashed(
+                f"{self._stage} item {item!r}: every Dask worker that ran it died (the scheduler gave up after "
+                f"distributed.scheduler.allowed-failures tries): {exc}. It may crash its worker or need more memory.",
+                item=item)
             return Outcome(ok=False, error=crashed, error_type="WorkerCrashed")
         text = "was lost" if exc is None else f"failed: {type(exc).__name__}: {exc}"
         return Outcome(ok=False, error=StageError(f"The Dask task of {self._stage} item {item!r} {text}.", item=item),
@@ -614,8 +615,9 @@ def run_task(data: bytes, seconds: float | None, *, item: str, topic: str, token
     (task_id,) = TASK_ID.unpack_from(data)
     deadline = None if seconds is None else time.monotonic() + seconds
     if root is not None and not os.path.isdir(root):
-        err: StageError | ConfigError = ConfigError(f"The Dask worker {worker.address} on {socket.gethostname()} cannot see the workspace {root} "
-                          f"(item {item!r}); mount it at the same path on every worker (docs/scale.md).", path=root)
+        err: StageError | ConfigError = ConfigError(
+            f"The Dask worker {worker.address} on {socket.gethostname()} cannot see the workspace {root} (item "
+            f"{item!r}); mount it at the same path on every worker (docs/scale.md).", path=root)
         return Result(task_id, Outcome(ok=False, error=err, error_type="ConfigError")), []
     message = TASK_ID.pack(task_id) + pickle.dumps(_WithDeadline(data[TASK_ID.size:], deadline))
     child = _CHILDREN.take(token, python)
