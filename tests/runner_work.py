@@ -122,3 +122,19 @@ def timed(payload: Any, ctx: ItemContext) -> dict[str, Any]:
     start = time.time()
     time.sleep(float(payload))
     return {"t0": start, "t1": time.time()}
+
+
+def whereabouts(payload: Any, ctx: ItemContext) -> dict[str, Any]:
+    """Report progress, sleep ``payload`` seconds, and return the pids of the work and of its parent."""
+    ctx.report(percent=0, message="started")
+    time.sleep(float(payload))
+    ctx.report(percent=100, message="slept")
+    return {"pid": os.getpid(), "ppid": os.getppid()}
+
+
+def tree_or_fail(payload: Any, ctx: ItemContext) -> dict[str, Any]:
+    """A dict payload: :func:`spawn_tree`; a number: sleep that many seconds, then fail for good."""
+    if isinstance(payload, dict):
+        return spawn_tree(payload, ctx)
+    time.sleep(float(payload))
+    raise AudioError(f"bad audio in {ctx.item}", reason="corrupt")

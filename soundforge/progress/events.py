@@ -57,6 +57,8 @@ class ProgressEvent:
         Seconds the item took, all attempts (``item_end``).
     result : Any
         The result DataFrame (``end``).
+    link : str or None
+        A page showing where the work runs, e.g. the Dask dashboard (``start``; ``None``: none).
     """
 
     kind: str
@@ -73,6 +75,7 @@ class ProgressEvent:
     delay_s: float | None = None
     seconds_taken: float | None = None
     result: Any = None
+    link: str | None = None
 
 
 @dataclass
@@ -101,11 +104,13 @@ class ProgressState:
         self.first_work: float | None = None
         self.worked = 0  # items that finished after running (not skipped)
         self.result: Any = None
+        self.link: str | None = None
 
     def apply(self, event: ProgressEvent) -> None:
         """Update the state with one event."""
         if event.kind == "start":
             self.stage, self.total, self.workers, self.started = event.stage, event.total, event.workers, event.time
+            self.link = event.link
             return
         if event.kind == "end":
             self.ended, self.result = event.time, event.result

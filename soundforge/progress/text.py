@@ -81,7 +81,8 @@ class LogReporter(StateReporter):
                           f" ({', '.join(running[:5])}{' ...' if len(running) > 5 else ''})" if running else "",
                           format_seconds(event.time - st.started), format_seconds(st.eta_s(event.time)))
         if event.kind == "start":
-            self.log.info("%s: %d items, %d workers", event.stage, event.total, event.workers)
+            self.log.info("%s: %d items, %d workers%s", event.stage, event.total, event.workers,
+                          f" (dashboard: {event.link})" if event.link else "")
         elif event.kind == "item_retry":
             self.log.info("%s: %s attempt %d failed (%s); retrying in %.1f s", event.stage, event.item,
                           event.attempt, event.error, event.delay_s or 0.0)

@@ -47,7 +47,9 @@ def _header(state: ProgressState, *, final: bool) -> str:
     now = state.ended if final and state.ended is not None else time.monotonic()
     timing = (f"{format_seconds(now - state.started)} elapsed" if final
               else f"{format_seconds(now - state.started)} elapsed · ETA {format_seconds(state.eta_s(now))}")
-    return f"<b>{html.escape(state.stage)}</b> {html.escape(state.summary())} · {timing}"
+    link = "" if final or not state.link else (f' · <a href="{html.escape(state.link, quote=True)}" '
+                                               'target="_blank" rel="noopener">dashboard</a>')
+    return f"<b>{html.escape(state.stage)}</b> {html.escape(state.summary())} · {timing}{link}"
 
 
 def _compact(value: Any) -> Any:

@@ -57,6 +57,9 @@ class Task:
         :func:`time.monotonic` time after which the attempt is stopped.
     breakers : Mapping[str, dict] or None
         Circuit breaker snapshots, filled in by executors whose workers are other processes.
+    resources : Mapping[str, float]
+        Abstract resources the attempt needs (``{"GPU": 1}``), from :attr:`WorkItem.resources`;
+        executors that place work by resource (Dask) honour them, the others ignore them.
     """
 
     task_id: int
@@ -68,6 +71,7 @@ class Task:
     params: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
     breakers: Mapping[str, dict[str, Any]] | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, StageError, WorkerCrashed
@@ -43,8 +44,29 @@ from .context import BreakerCall, ItemContext, Message, Outcome, Register, Resul
 from .resilience import BreakerBoard
 from .worker import TASK_ID
 
-__all__ = ["EXECUTORS", "Executor", "ExecutorRegistry", "Message", "ProcessExecutor", "ThreadExecutor", "make_executor",
-           "register_executor"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorRegistry", "Message", "ProcessExecutor", "RunInfo", "ThreadExecutor",
+           "make_executor", "register_executor", "spawn_worker"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """What an executor may want to know about the run it serves (given to :meth:`Executor.open`).
+
+    Attributes
+    ----------
+    stage : str
+        Stage name.
+    run_id : str
+        The run's ``jobs.run_id``.
+    root : pathlib.Path or None
+        The folder the work reads and writes (the workspace root: the catalog's folder). Executors
+        whose workers are other machines (Dask) check at :meth:`~Executor.open` that every worker
+        sees it; ``None``: nothing to check.
+    """
+
+    stage: str
+    run_id: str
+    root: Path | None = None
 
 
 @runtime_checkable
@@ -56,8 +78,13 @@ class Executor(Protocol):
     """``True`` when :meth:`cancel` stops the work for real (kills its process group), so a timeout
     cannot be outlived; ``False`` when it can only ask the work to stop (threads)."""
 
-    def open(self, *, workers: int, breakers: BreakerBoard) -> None:
-        """Prepare to run up to ``workers`` attempts at once, sharing ``breakers``."""
+    def open(self, *, workers: int, breakers: BreakerBoard, run: RunInfo | None = None) -> None:
+        """Prepare to run up to ``workers`` attempts at once, sharing ``breakers``.
+
+        ``run`` describes the run (stage, run id, workspace folder); executors that do not need it
+        ignore it. Raise :class:`~soundforge.errors.ConfigError` when the run cannot work at all
+        (e.g. a cluster worker that cannot see ``run.root``): the runner fails before any item.
+        """
 
     def free_slots(self) -> int:
         """How many more tasks :meth:`submit` accepts now."""
@@ -146,9 +173,10 @@ def register_executor(name: str, factory: Factory | str) -> None:
     EXECUTORS.register(name, factory)
 
 
-def make_executor(kind: str | Executor, /, **options: Any) -> Executor:
-    """A registered name -> a new executor (``options`` go to its factory); an :class:`Executor` is returned as is,
-    and a ``distributed.Client`` becomes a Dask executor on that client.
+def make_executor(kind: str | Executor | Any, /, **options: Any) -> Executor:
+    """A registered name -> a new executor (``options`` go to its factory); an :class:`Executor` is returned as is.
+
+    A :class:`distributed.Client` becomes a Dask executor running on that client's cluster.
 
     Raises
     ------
@@ -159,10 +187,16 @@ def make_executor(kind: str | Executor, /, **options: Any) -> Executor:
         return EXECUTORS.create(kind, **options)
     if isinstance(kind, Executor):
         return kind
-    if type(kind).__module__.partition(".")[0] == "distributed" and type(kind).__name__ == "Client":
-        return EXECUTORS.create("dask", client=kind, **options)  # a Dask client the user made
-    raise ConfigError(f"executor must be one of {', '.join(EXECUTORS.names())} or an Executor instance, got "
-                      f"{type(kind).__name__}.")
+    if _is_dask_client(kind):  # executor=distributed.Client(...): run on the user's cluster
+        return EXECUTORS.create("dask", client=kind, **options)
+    raise ConfigError(f"executor must be one of {', '.join(EXECUTORS.names())}, a distributed.Client or an Executor "
+                      f"instance, got {type(kind).__name__}.")
+
+
+def _is_dask_client(obj: object) -> bool:
+    """``obj`` is a :class:`distributed.Client` (without importing distributed when nobody did)."""
+    distributed = sys.modules.get("distributed")
+    return distributed is not None and isinstance(obj, distributed.Client)
 
 
 # -- threads ---------------------------------------------------------------------------
@@ -200,7 +234,7 @@ class ThreadExecutor:
         self._board = BreakerBoard()
         self._started = 0
 
-    def open(self, *, workers: int, breakers: BreakerBoard) -> None:
+    def open(self, *, workers: int, breakers: BreakerBoard, run: RunInfo | None = None) -> None:
         self._workers = workers
         self._board = breakers
 
@@ -260,6 +294,39 @@ _WORKER_BOOT = ("import sys; from soundforge.runner.worker import worker_main; "
                 "worker_main(int(sys.argv[1]), int(sys.argv[2]))")
 
 
+def spawn_worker(python: str) -> tuple[subprocess.Popen[bytes], Connection]:
+    """Start a worker process (:func:`~soundforge.runner.worker.worker_main`) in its own session.
+
+    Parameters
+    ----------
+    python : str
+        The interpreter.
+
+    Returns
+    -------
+    (subprocess.Popen, Connection)
+        The process (its pid is its process group id) and our end of its socket pair. It
+        watches the calling process and kills its own group if the caller dies.
+
+    Raises
+    ------
+    StageError
+        If the interpreter cannot be started.
+    """
+    ours, theirs = socket.socketpair()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)}
+    try:
+        process = subprocess.Popen(
+            [python, "-c", _WORKER_BOOT, str(theirs.fileno()), str(os.getpid())],
+            pass_fds=(theirs.fileno(),), start_new_session=True, stdin=subprocess.DEVNULL, env=env)
+    except OSError as exc:
+        ours.close()
+        raise StageError(f"Cannot start a worker process with {python}: {exc}.") from exc
+    finally:
+        theirs.close()
+    return process, Connection(ours.detach())
+
+
 @dataclasses.dataclass
 class _Proc:
     process: subprocess.Popen[bytes]
@@ -294,7 +361,7 @@ class ProcessExecutor:
         self._procs: list[_Proc] = []
         self._board = BreakerBoard()
 
-    def open(self, *, workers: int, breakers: BreakerBoard) -> None:
+    def open(self, *, workers: int, breakers: BreakerBoard, run: RunInfo | None = None) -> None:
         self._workers = workers
         self._board = breakers
 
@@ -310,18 +377,8 @@ class ProcessExecutor:
         return self._workers - len(self._busy())
 
     def _start(self) -> _Proc:
-        ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if isinstance(p, str) and p)}
-        try:
-            process = subprocess.Popen(
-                [self._python, "-c", _WORKER_BOOT, str(theirs.fileno()), str(os.getpid())],
-                pass_fds=(theirs.fileno(),), start_new_session=True, stdin=subprocess.DEVNULL, env=env)
-        except OSError as exc:
-            ours.close()
-            raise StageError(f"Cannot start a worker process with {self._python}: {exc}.") from exc
-        finally:
-            theirs.close()
-        proc = _Proc(process=process, conn=Connection(ours.detach()))
+        process, conn = spawn_worker(self._python)
+        proc = _Proc(process=process, conn=conn)
         self._procs.append(proc)
         return proc
 

@@ -28,7 +28,7 @@ from ..catalog import Catalog
 from ..errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
 from ..progress import ProgressEvent, Reporter, logger, make_reporter, silent
 from .context import ItemContext, Outcome, Progress, Result, Task
-from .executors import Executor, make_executor
+from .executors import Executor, RunInfo, make_executor
 from .jobs import JobStore, new_run_id, params_hash
 from .resilience import BreakerBoard, RetryPolicy
 from .spec import RESULT_COLUMNS, Existing, Record, Skipped, StageSpec, WorkItem
@@ -79,7 +79,8 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     params : Mapping[str, Any], optional
         Parameters of the run, given to the work as ``ctx.params`` and hashed into ``jobs.params_hash``.
     workers : int, optional
-        Items running at once (default: the stage's).
+        Items running at once (default: the stage's; a stage that uses every CPU by default gets the
+        executor's ``default_workers()`` when it has one, e.g. a Dask cluster's threads).
     timeout : float, optional
         Seconds per attempt (default: the stage's; ``math.inf``: no limit). Work past it is stopped for
         real (process group killed) and the attempt fails with ``ItemTimeout``.
@@ -96,8 +97,8 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     existing : callable, optional
         ``existing(item) -> row or None`` for items already done: their columns for the result table, or
         ``None`` when the output is missing (then the item is redone).
-    executor : {"thread", "process"} or Executor, optional
-        Override the stage's executor (e.g. a Dask executor).
+    executor : {"thread", "process", "dask"}, Executor or distributed.Client, optional
+        Override the stage's executor (any registered name; a ``distributed.Client`` runs on its cluster).
     breakers : BreakerBoard, optional
         Circuit breakers to share (default: a fresh board for this run).
     retry : RetryPolicy, optional
@@ -126,8 +127,7 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     """
     if errors not in ("record", "raise"):
         raise ConfigError(f"errors must be 'record' or 'raise', got {errors!r}.")
-    n = spec.default_workers() if workers is None else workers
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}.")
     limit = spec.timeout_s if timeout is None else timeout
     if limit is not None and (not isinstance(limit, (int, float)) or not limit > 0):
@@ -138,13 +138,30 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
         raise ConfigError(f"Stage {spec.name!r} runs one item per attempt; chunk_size={chunk_size} needs a "
                           "chunked stage.")
     policy = retry if retry is not None else spec.retry.with_attempts(spec.max_attempts)
-    run = _Run(spec, _work_items(items), catalog=catalog, params=dict(params or {}), workers=n,
+    work_items = _work_items(items)
+    reporter = make_reporter(progress)
+    chosen = make_executor(executor if executor is not None else spec.executor)
+    n = workers if workers is not None else _default_workers(spec, chosen)
+    run = _Run(spec, work_items, catalog=catalog, params=dict(params or {}), workers=n,
                timeout=None if limit is None or math.isinf(limit) else float(limit), force=force,
-               reporter=make_reporter(progress), errors=errors, record=record, existing=existing,
-               executor=make_executor(executor if executor is not None else spec.executor),
+               reporter=reporter, errors=errors, record=record, existing=existing, executor=chosen,
                breakers=breakers if breakers is not None else BreakerBoard(), policy=policy,
                run_id=run_id or new_run_id(spec.name), chunk_size=chunk_size)
     return run.execute()
+
+
+def _default_workers(spec: StageSpec, executor: Executor) -> int:
+    """The stage's default concurrency; "as many as the hardware" (``workers=None``) asks the executor.
+
+    An executor spanning several machines (Dask) may define ``default_workers() -> int`` (its
+    cluster's slots); on one machine it is the number of CPUs.
+    """
+    hook = getattr(executor, "default_workers", None)
+    if spec.workers is None and callable(hook):
+        n = hook()
+        if isinstance(n, int) and n >= 1:
+            return n
+    return spec.default_workers()
 
 
 def _work_items(items: Iterable[WorkItem | str]) -> list[WorkItem]:
@@ -197,10 +214,16 @@ class _Run:
     def execute(self) -> Any:
         with self.store:
             self.store.mark_interrupted()
-            self.emit("start", total=len(self.items), workers=self.workers)
+            info = RunInfo(stage=self.spec.name, run_id=self.run_id, root=self.catalog.path.parent)
+            try:  # before any item: a cluster that cannot run this stage (workspace not shared) fails it now
+                self.executor.open(workers=self.workers, breakers=self.board, run=info)
+            except BaseException:
+                self.executor.close()
+                raise
+            self.emit("start", total=len(self.items), workers=self.workers,
+                      link=getattr(self.executor, "dashboard_link", None))
             try:
                 self._plan()
-                self.executor.open(workers=min(self.workers, max(1, len(self.todo))), breakers=self.board)
                 self._loop()
                 if self.stop_error is not None:
                     self._abort("another item failed and errors='raise'")
@@ -300,7 +323,7 @@ class _Run:
         task = Task(task_id=next(self.ids), stage=spec.name,
                     item=first if len(group) == 1 else f"{first} (+{len(group) - 1})", attempt=attempt,
                     work=spec.work, payload=payloads if spec.chunked else payloads[0], params=self.params,
-                    deadline=deadline)
+                    deadline=deadline, resources=_resources(group))
         run = _Running(items=group, attempt=attempt, job_ids=job_ids, started=now, deadline=deadline)
         try:
             self.executor.submit(task)
@@ -450,3 +473,12 @@ class _Run:
 
 def _record_one(record: Record, item: WorkItem, value: Any, conn: sqlite3.Connection) -> None:
     record(conn, item, value)
+
+
+def _resources(group: tuple[WorkItem, ...]) -> dict[str, float]:
+    """Resources an attempt asks of its executor (e.g. ``{"GPU": 1}``): the most any item of the chunk asks."""
+    out: dict[str, float] = {}
+    for item in group:
+        for name, amount in (item.resources or {}).items():
+            out[name] = max(out.get(name, 0.0), float(amount))
+    return out

@@ -127,11 +127,16 @@ class WorkItem:
     input_hash : str or None
         Fingerprint of the item's input (e.g. the audio's SHA-256); a done item
         whose input changed is redone.
+    resources : Mapping[str, float] or None
+        Abstract resources one attempt needs, e.g. ``{"GPU": 1}`` for a demucs separation on
+        CUDA. Executors that place work by resource (Dask: ``dask worker --resources GPU=1``)
+        send the attempt to a worker declaring them, when any worker does; the others ignore it.
     """
 
     key: str
     payload: Any = None
     input_hash: str | None = None
+    resources: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
