@@ -21,6 +21,10 @@ events      outbox of events, written in the same transaction as the change
 webhooks    registered webhook endpoints (secrets are kept outside the catalog, schema v3)
 deliveries  one row per (event, endpoint): state of its delivery (schema v3: duration, lease)
 delivery_attempts  one row per HTTP attempt of a delivery (schema v3)
+breakers    circuit breaker state per service, shared by every process and call (schema v4)
+
+Schema v4 also gives ``jobs`` a ``lease_until``: a running item is held by its run until then
+(renewed while it runs), so a second run waits for it instead of doing it again.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +180,20 @@ CREATE TABLE delivery_attempts (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+_V4 = """
+ALTER TABLE jobs ADD COLUMN lease_until TEXT;                            -- a running item is held until then
+CREATE INDEX jobs_running ON jobs (stage, status, item);
+CREATE TABLE breakers (
+    service       TEXT PRIMARY KEY,
+    state         TEXT NOT NULL,            -- closed, open
+    failures      INTEGER NOT NULL,         -- consecutive counted failures
+    open_until    TEXT,                     -- when a probe call will be let through (UTC)
+    last_error    TEXT,
+    updated_at    TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 """SQL script that brings the schema from version ``i`` to ``i + 1`` (index ``i``)."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -209,8 +226,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "job_id": "Int64", "run_id": "string", "stage": "string", "item": "string",
         "params_hash": "string", "input_hash": "string", "status": "string", "attempts": "Int64",
         "error": "string", "error_type": "string", "started_at": _TS, "finished_at": _TS,
-        "duration_s": "float64",
+        "duration_s": "float64", "lease_until": _TS,
     },
+    "breakers": {"service": "string", "state": "string", "failures": "Int64", "open_until": _TS,
+                 "last_error": "string", "updated_at": _TS},
     "events": {"event_id": "string", "type": "string", "payload": "object", "created_at": _TS},
     "webhooks": {
         "webhook_id": "string", "url": "string", "event_types": "object", "active": "boolean",
@@ -238,9 +257,10 @@ holds a secret: see :mod:`soundforge.events.secrets`).
 _JSON_COLUMNS = {"artists", "artist_ids", "params", "features", "payload", "event_types"}
 
 
-def utcnow() -> str:
-    """Current UTC time as an ISO 8601 string with microseconds (how the catalog stores times)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+def utcnow(*, after_s: float = 0.0) -> str:
+    """Current UTC time (plus ``after_s`` seconds) as an ISO 8601 string with microseconds (how the catalog
+    stores times; such strings sort as the times do)."""
+    return (datetime.now(UTC) + timedelta(seconds=after_s)).isoformat(timespec="microseconds")
 
 
 class Catalog:

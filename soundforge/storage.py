@@ -32,6 +32,8 @@ from .errors import InvalidIdError, StorageError
 __all__ = ["AREAS", "Storage", "StorageStats", "fsync_dir", "validate_ext", "validate_id"]
 
 AREAS = ("downloads", "analysis", "stems", "runs", "tmp")
+
+_OWNED = re.compile(r"^\.?[A-Za-z_]*-?(\d+)-")
 MAX_ID_LENGTH = 128
 _ID_RE = re.compile(r"[A-Za-z0-9_-]+")
 _EXT_RE = re.compile(r"[a-z0-9]{1,8}")
@@ -177,7 +179,7 @@ class Storage:
     # -- atomic writes ---------------------------------------------------------
     def tmp_dir(self, prefix: str = "work-") -> Path:
         """A fresh private folder under ``tmp/`` (caller removes it, see :meth:`scratch_dir`)."""
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root / "tmp"))
+        return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=self.root / "tmp"))
 
     @contextlib.contextmanager
     def scratch_dir(self, prefix: str = "work-") -> Iterator[Path]:
@@ -205,7 +207,8 @@ class Storage:
         final = Path(final)
         self.relative(final)  # refuses destinations outside the root
         suffix = "".join(final.suffixes[-1:])
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem[:40]}-", suffix=suffix, dir=self.root / "tmp")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{os.getpid()}-{final.stem[:40]}-", suffix=suffix,
+                                        dir=self.root / "tmp")
         os.close(fd)
         tmp = Path(tmp_name)
         try:
@@ -277,6 +280,26 @@ class Storage:
                     removed += 1
         return removed
 
+    def clean_stale(self) -> int:
+        """Remove scratch under ``tmp/`` left by processes that are gone (a kill -9 mid-stage); returns how many.
+
+        Scratch entries carry their owner's pid in their name (:meth:`tmp_dir`, :meth:`atomic_path`);
+        an entry of a live process is never touched. Entries without an owner fall back to
+        :meth:`clean_tmp`'s 24-hour rule.
+        """
+        removed = 0
+        tmp = self.root / "tmp"
+        if not tmp.is_dir():
+            return 0
+        for entry in tmp.iterdir():
+            pid = _owner(entry.name)
+            if pid is None or pid_alive(pid):
+                continue
+            with contextlib.suppress(FileNotFoundError, StorageError):
+                self.delete(entry)
+                removed += 1
+        return removed + self.clean_tmp()
+
     def stats(self) -> StorageStats:
         """Count files and bytes per area (and the catalog files)."""
         areas: dict[str, tuple[int, int]] = {}
@@ -291,6 +314,25 @@ class Storage:
         catalog = [p for p in self.root.glob("catalog.sqlite*") if p.is_file()]
         areas["catalog"] = (len(catalog), sum(p.stat().st_size for p in catalog))
         return StorageStats(areas)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (ours always does; one we may not signal is alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner(name: str) -> int | None:
+    """The pid a scratch entry's name starts with (``[.]<prefix><pid>-...``), if any."""
+    match = _OWNED.match(name)
+    return int(match.group(1)) if match else None
 
 
 def fsync_dir(path: Path) -> None:

@@ -146,6 +146,7 @@ class Workspace:
         """
         opts = options if options is not None else RunOptions()
         plan = stage.plan(self.env, opts, **request)
+        self.storage.clean_stale()  # scratch of runs killed mid-stage (never a live process's)
         try:
             result = self._run_stage(stage.spec, plan.items, params=plan.params, workers=opts.workers,
                                      timeout=opts.timeout, force=opts.force, progress=opts.progress,
@@ -621,7 +622,8 @@ class Workspace:
         """Files and bytes per storage area, plus catalog row counts, as a DataFrame.
 
         Columns: ``area`` (string), ``files`` (int64), ``bytes`` (int64), ``rows`` (Int64: catalog
-        rows for the matching table, missing for areas without one).
+        rows for the matching table, missing for areas without one). The ``tmp`` area is scratch space:
+        work in progress, and leftovers of runs killed mid-stage until the next stage run removes them.
         """
         df = self.storage.stats().to_dataframe()
         counts = {r["name"]: r["n"] for r in self.catalog.query(

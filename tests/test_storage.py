@@ -136,3 +136,20 @@ def test_unwritable_root_gives_storage_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StorageError, match="Cannot create the workspace"):
         Storage(blocker / "ws")
+
+
+def test_clean_stale_removes_scratch_of_dead_processes_only(tmp_path: Path) -> None:
+    store = Storage(tmp_path / "ws")
+    mine = store.tmp_dir("separate-")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True, timeout=60)
+    pid = int(dead.stdout)
+    orphan = store.root / "tmp" / f"separate-{pid}-abcd"
+    orphan.mkdir()
+    (orphan / f".vocals-{pid}.flac.part").write_bytes(b"x" * 10)
+    stray = store.root / "tmp" / f".{pid}-track-xyz.flac"
+    stray.write_bytes(b"y")
+    assert store.clean_stale() == 2
+    assert not orphan.exists()
+    assert not stray.exists()
+    assert mine.is_dir()  # ours: this process is alive

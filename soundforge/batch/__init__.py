@@ -529,6 +529,7 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
                                  workspace_parameter=workspace_parameter, ws=ws)
     hashed = {"notebook": notebook_fingerprint(path), "parameters": params, "item_parameter": item_parameter}
     run_id = new_run_id(STAGE)
+    ws.storage.clean_stale()
     run_dir = ws.storage.run_dir(run_id)
     target = Path(out_dir).expanduser().resolve() if out_dir is not None else run_dir
     target.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..catalog import utcnow
 from ..errors import ConfigError
+from ..storage import pid_alive
 from .types import ALL, EVENT_TYPES, TEST_EVENT, Event, clean, new_event_id
 
 __all__ = ["Claimed", "at", "claim", "due_endpoints", "emit", "emit_many", "next_due", "pid_alive", "settle"]
@@ -102,19 +103,6 @@ class Claimed:
     webhook_id: str
     attempt: int
     event: Event
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs on this host (ours always does; one we may not signal is alive)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def due_endpoints(conn: sqlite3.Connection, *, now: str | None = None,

@@ -26,9 +26,16 @@ from ..catalog import Catalog, utcnow
 from ..errors import CatalogError
 from ..events import outbox
 from ..events.types import job_failed
+from ..storage import pid_alive
 from .spec import params_hash
 
-__all__ = ["JobStore", "new_run_id", "params_hash"]
+__all__ = ["LEASE_S", "JobStore", "new_run_id", "params_hash"]
+
+LEASE_S = 60.0
+"""Seconds a running attempt holds its item without renewal; the runner renews every :data:`RENEW_S`."""
+
+RENEW_S = 15.0
+"""Seconds between two renewals of the running attempts' leases."""
 
 
 def new_run_id(stage: str) -> str:
@@ -117,7 +124,7 @@ class JobStore:
         runs = [r[0] for r in self.conn.execute(
             "SELECT DISTINCT run_id FROM jobs WHERE stage = ? AND status = 'running' AND run_id != ?",
             (self.stage, self.run_id))]
-        dead = [r for r in runs if (pid := _run_pid(r)) is not None and not outbox.pid_alive(pid)]
+        dead = [r for r in runs if (pid := _run_pid(r)) is not None and not pid_alive(pid)]
         if not dead:
             return 0
         with self.transaction() as conn:
@@ -133,13 +140,71 @@ class JobStore:
             return cur.rowcount
 
     def start(self, item: str, *, input_hash: str | None, attempt: int) -> int:
-        """Insert a ``running`` row for an attempt; returns its ``job_id``."""
+        """Insert a ``running`` row for an attempt (holding a lease on the item); returns its ``job_id``."""
         with self.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO jobs (run_id, stage, item, params_hash, input_hash, status, attempts, started_at) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-                (self.run_id, self.stage, item, self.params_hash, input_hash, attempt, utcnow()))
-            return int(cur.lastrowid or 0)
+            return self._insert_running(conn, item, input_hash=input_hash, attempt=attempt)
+
+    def _insert_running(self, conn: sqlite3.Connection, item: str, *, input_hash: str | None, attempt: int) -> int:
+        cur = conn.execute(
+            "INSERT INTO jobs (run_id, stage, item, params_hash, input_hash, status, attempts, started_at, "
+            "lease_until) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            (self.run_id, self.stage, item, self.params_hash, input_hash, attempt, utcnow(),
+             utcnow(after_s=LEASE_S)))
+        return int(cur.lastrowid or 0)
+
+    def claim(self, item: str, *, input_hash: str | None, attempt: int) -> int | None:
+        """Start an attempt unless another live run holds the item; returns the ``job_id``, or ``None`` when held.
+
+        An item is held by a ``running`` row of this stage and these parameters from another run whose
+        process is alive and whose lease (renewed while it runs, :data:`LEASE_S`) has not expired. A
+        row whose holder died or stopped renewing is taken over: marked failed (``Interrupted``), and
+        this run starts the item.
+        """
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT job_id, run_id, lease_until FROM jobs WHERE stage = ? AND item = ? AND params_hash = ? "
+                "AND status = 'running' AND run_id != ?", (self.stage, item, self.params_hash, self.run_id)).fetchall()
+            now = utcnow()
+            stale = []
+            for job_id, run_id, lease_until in rows:
+                pid = _run_pid(run_id)
+                alive = pid is not None and pid_alive(pid)
+                if alive and (lease_until is None or lease_until > now):
+                    return None
+                stale.append(job_id)
+            if stale:
+                conn.execute(
+                    f"UPDATE jobs SET status = 'failed', error_type = 'Interrupted', finished_at = ?, "
+                    f"error = 'Taken over by run {self.run_id}: the run holding this item ended or stopped "
+                    f"renewing its lease.' WHERE job_id IN ({', '.join('?' * len(stale))})", (now, *stale))
+                self._failed_events(conn, stale)
+            return self._insert_running(conn, item, input_hash=input_hash, attempt=attempt)
+
+    def renew(self, job_ids: list[int]) -> None:
+        """Extend the leases of these running attempts by :data:`LEASE_S` from now."""
+        if not job_ids:
+            return
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE jobs SET lease_until = ? WHERE status = 'running' AND job_id IN "
+                         f"({', '.join('?' * len(job_ids))})", (utcnow(after_s=LEASE_S), *job_ids))
+
+    def held_elsewhere(self, item: str) -> bool:
+        """Whether another live run holds ``item`` (a running row with an unexpired lease)."""
+        now = utcnow()
+        for run_id, lease_until in self.conn.execute(
+                "SELECT run_id, lease_until FROM jobs WHERE stage = ? AND item = ? AND params_hash = ? "
+                "AND status = 'running' AND run_id != ?", (self.stage, item, self.params_hash, self.run_id)):
+            pid = _run_pid(run_id)
+            if pid is not None and pid_alive(pid) and (lease_until is None or lease_until > now):
+                return True
+        return False
+
+    def done_elsewhere(self, item: str, *, input_hash: str | None) -> bool:
+        """Whether another run finished ``item`` (same parameters and input) as ``done``."""
+        row = self.conn.execute(
+            "SELECT 1 FROM jobs WHERE stage = ? AND item = ? AND params_hash = ? AND status = 'done' "
+            "AND input_hash IS ? LIMIT 1", (self.stage, item, self.params_hash, input_hash)).fetchone()
+        return row is not None
 
     def finish(self, job_id: int, *, status: str, duration_s: float, error: str | None = None,
                error_type: str | None = None,
@@ -152,8 +217,9 @@ class JobStore:
         with self.transaction() as conn:
             if record is not None:
                 record(conn)
-            conn.execute("UPDATE jobs SET status = ?, error = ?, error_type = ?, finished_at = ?, duration_s = ? "
-                         "WHERE job_id = ?", (status, error, error_type, utcnow(), duration_s, job_id))
+            conn.execute("UPDATE jobs SET status = ?, error = ?, error_type = ?, finished_at = ?, duration_s = ?, "
+                         "lease_until = NULL WHERE job_id = ?",
+                         (status, error, error_type, utcnow(), duration_s, job_id))
             if status == "failed" and not retrying:
                 self._failed_events(conn, [job_id])
 

@@ -145,12 +145,16 @@ class CircuitBreaker:
     on_event : callable, optional
         ``on_event(ok, exc)`` called after each recorded success/failure (the
         runner uses it to forward calls made in worker processes).
+    on_change : callable, optional
+        ``on_change(breaker)`` called after a success or failure changed the state or the
+        failure count (the runner uses it to keep the state in the catalog).
     """
 
     def __init__(self, service: str, *, threshold: int = 5, recovery_s: float = 30.0,
                  counts: Callable[[BaseException], bool] = is_transient,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 on_event: Callable[[bool, BaseException | None], None] | None = None) -> None:
+                 on_event: Callable[[bool, BaseException | None], None] | None = None,
+                 on_change: Callable[[CircuitBreaker], None] | None = None) -> None:
         if not isinstance(threshold, int) or threshold < 1:
             raise ConfigError(f"Circuit breaker threshold must be an integer >= 1, got {threshold!r}.")
         if not recovery_s >= 0:
@@ -162,6 +166,7 @@ class CircuitBreaker:
         self.clock = clock
         self.wall = wall
         self.on_event = on_event
+        self.on_change = on_change
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
@@ -227,17 +232,21 @@ class CircuitBreaker:
     def success(self) -> None:
         """Record a successful call: closes the breaker and resets the failure count."""
         with self._lock:
+            changed = self._failures != 0 or self._opened_at is not None
             self._failures = 0
             self._opened_at = None
             self._probe_at = None
             self._last_error = None
         if self.on_event is not None:
             self.on_event(True, None)
+        if changed and self.on_change is not None:
+            self.on_change(self)
 
     def failure(self, exc: BaseException) -> None:
         """Record a failed call; only failures that :attr:`counts` accepts move the breaker."""
         counted = bool(self.counts(exc))
         with self._lock:
+            before = (self._failures, self._opened_at)
             probing = self._probe_at is not None
             if counted:
                 self._failures += 1
@@ -249,8 +258,11 @@ class CircuitBreaker:
                 self._failures = 0
                 self._opened_at = None
                 self._probe_at = None
+            changed = (self._failures, self._opened_at) != before
         if self.on_event is not None and counted:
             self.on_event(False, exc)
+        if changed and self.on_change is not None:
+            self.on_change(self)
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` through the breaker (raises :class:`CircuitOpen` when open)."""
@@ -278,10 +290,11 @@ class CircuitBreaker:
 
     @classmethod
     def restore(cls, snap: Mapping[str, Any], *,
-                on_event: Callable[[bool, BaseException | None], None] | None = None) -> CircuitBreaker:
+                on_event: Callable[[bool, BaseException | None], None] | None = None,
+                on_change: Callable[[CircuitBreaker], None] | None = None) -> CircuitBreaker:
         """A breaker in the state of :meth:`snapshot` (uses the real clocks)."""
         breaker = cls(snap["service"], threshold=snap["threshold"], recovery_s=snap["recovery_s"],
-                      on_event=on_event)
+                      on_event=on_event, on_change=on_change)
         breaker._failures = snap["failures"]
         breaker._last_error = snap["last_error"]
         if snap["open_for_s"] is not None:
@@ -296,10 +309,14 @@ class BreakerBoard:
     ----------
     threshold, recovery_s, clock, wall
         Defaults for the breakers it creates (see :class:`CircuitBreaker`).
+    on_change : callable, optional
+        Given to every breaker it creates (see :class:`CircuitBreaker`).
     """
 
     def __init__(self, *, threshold: int = 5, recovery_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 on_change: Callable[[CircuitBreaker], None] | None = None) -> None:
+        self.on_change = on_change
         self.threshold = threshold
         self.recovery_s = recovery_s
         self.clock = clock
@@ -312,8 +329,17 @@ class BreakerBoard:
             if service not in self._breakers:
                 self._breakers[service] = CircuitBreaker(service, threshold=self.threshold,
                                                          recovery_s=self.recovery_s, clock=self.clock,
-                                                         wall=self.wall)
+                                                         wall=self.wall, on_change=self.on_change)
             return self._breakers[service]
+
+    def seed(self, service: str, *, failures: int, open_for_s: float | None, last_error: str | None) -> None:
+        """Put ``service``'s breaker in a remembered state (``open_for_s``: seconds until a probe, when open)."""
+        breaker = self[service]
+        with breaker._lock:
+            breaker._failures = int(failures)
+            breaker._last_error = last_error
+            breaker._opened_at = (None if open_for_s is None
+                                  else breaker.clock() - breaker.recovery_s + max(0.0, open_for_s))
 
     def __iter__(self) -> Iterator[str]:
         with self._lock:

@@ -27,9 +27,10 @@ from typing import Any
 from ..catalog import Catalog
 from ..errors import CircuitOpen, ConfigError, ItemCancelled, ItemTimeout, SoundforgeError, StageError
 from ..progress import ProgressEvent, Reporter, logger, make_reporter, silent
+from .breakers import remembered_board
 from .context import ItemContext, Outcome, Progress, Result, Task
 from .executors import Executor, RunInfo, make_executor
-from .jobs import JobStore, new_run_id, params_hash
+from .jobs import RENEW_S, JobStore, new_run_id, params_hash
 from .resilience import BreakerBoard, RetryPolicy
 from .spec import RESULT_COLUMNS, Existing, Record, Skipped, StageSpec, WorkItem
 
@@ -100,7 +101,8 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     executor : {"thread", "process", "dask"}, Executor or distributed.Client, optional
         Override the stage's executor (any registered name; a ``distributed.Client`` runs on its cluster).
     breakers : BreakerBoard, optional
-        Circuit breakers to share (default: a fresh board for this run).
+        Circuit breakers to share (default: the workspace's, remembered in the catalog's ``breakers``
+        table across calls and processes; see :mod:`soundforge.runner.breakers`).
     retry : RetryPolicy, optional
         Backoff and attempts (default: the stage's policy with ``max_attempts`` attempts).
     run_id : str, optional
@@ -145,7 +147,7 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     run = _Run(spec, work_items, catalog=catalog, params=dict(params or {}), workers=n,
                timeout=None if limit is None or math.isinf(limit) else float(limit), force=force,
                reporter=reporter, errors=errors, record=record, existing=existing, executor=chosen,
-               breakers=breakers if breakers is not None else BreakerBoard(), policy=policy,
+               breakers=breakers if breakers is not None else remembered_board(catalog), policy=policy,
                run_id=run_id or new_run_id(spec.name), chunk_size=chunk_size)
     return run.execute()
 
@@ -197,6 +199,9 @@ class _Run:
         self.retries: list[tuple[float, int, tuple[WorkItem, ...], int]] = []
         self.ids = itertools.count(1)
         self.stop_error: BaseException | None = None
+        self.waiting: list[tuple[WorkItem, int]] = []
+        self.last_lease = time.monotonic()
+        self.last_renewal = time.monotonic()
         self.last_event = time.monotonic()
 
     # -- events ------------------------------------------------------------------------
@@ -263,13 +268,14 @@ class _Run:
         return None if found is None else self.spec.row(found)
 
     def _loop(self) -> None:
-        while (self.todo or self.retries or self.running) and self.stop_error is None:
+        while (self.todo or self.retries or self.running or self.waiting) and self.stop_error is None:
             while self.executor.free_slots() > 0 and self.stop_error is None:
                 ready = self._next_ready()
                 if ready is None:
                     break
                 self._dispatch(*ready)
-            if not (self.running or self.retries):
+            self._leases()
+            if not (self.running or self.retries or self.waiting):
                 continue
             messages = self.executor.poll(self._wait_s())
             # Expire first: a result that arrives after its deadline (work that noticed ctx.cancelled()
@@ -291,6 +297,28 @@ class _Run:
             _, _, item, attempt = heapq.heappop(self.retries)
             return item, attempt
         return self.todo.popleft() if self.todo else None
+
+    def _leases(self) -> None:
+        """Renew the leases of running attempts; settle items another run held (done there: skipped here)."""
+        now = time.monotonic()
+        if now - self.last_lease < min(RENEW_S, 1.0 if self.waiting else RENEW_S):
+            return
+        self.last_lease = now
+        if now - self.last_renewal >= RENEW_S:
+            self.last_renewal = now
+            self.store.renew([job_id for run in self.running.values() for job_id in run.job_ids])
+        still: list[tuple[WorkItem, int]] = []
+        for item, attempt in self.waiting:
+            if self.store.done_elsewhere(item.key, input_hash=item.input_hash):
+                row = self._existing_row(item)
+                if row is not None:
+                    self._final(item, "skipped", attempts=0, values=row, message="done by another run")
+                    continue
+            if self.store.held_elsewhere(item.key):
+                still.append((item, attempt))
+            else:
+                self.todo.appendleft(((item,), attempt))
+        self.waiting = still
 
     def _wait_s(self) -> float:
         now = time.monotonic()
@@ -315,7 +343,17 @@ class _Run:
                                           error_type="CircuitOpen")
                     self._final(item, "failed", attempts=attempt, error=text, exc=exc)
                 return
-        job_ids = [self.store.start(item.key, input_hash=item.input_hash, attempt=attempt) for item in group]
+        claimed = [(item, self.store.claim(item.key, input_hash=item.input_hash, attempt=attempt)) for item in group]
+        held = [item for item, job_id in claimed if job_id is None]
+        if held:  # another live run is doing these: wait for it (its result is ours) or take over if it dies
+            self.waiting.extend((item, attempt) for item in held)
+            for item in held:
+                self.emit("item_progress", item=item.key, attempt=attempt, percent=None,
+                          message="waiting: another run is doing this item")
+            group = tuple(item for item, job_id in claimed if job_id is not None)
+            if not group:
+                return
+        job_ids = [job_id for _, job_id in claimed if job_id is not None]
         now = time.monotonic()
         deadline = None if self.timeout is None else now + self.timeout * len(group)
         payloads = [item.key if item.payload is None else item.payload for item in group]
@@ -443,7 +481,9 @@ class _Run:
                     self.store.finish(job_id, status="failed", duration_s=share, error=text,
                                       error_type="ItemCancelled")
                 self._final(item, "failed", attempts=run.attempt, error=text)
-        pending = [(g, a - 1) for _, _, g, a in self.retries] + [(g, a - 1) for g, a in self.todo]
+        pending = ([(g, a - 1) for _, _, g, a in self.retries] + [(g, a - 1) for g, a in self.todo]
+                   + [((i,), a - 1) for i, a in self.waiting])
+        self.waiting.clear()
         for group, attempts in pending:
             for item in group:
                 self._final(item, "failed", attempts=attempts, error=f"ItemCancelled: not run because {why}.")
