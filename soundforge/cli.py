@@ -337,9 +337,11 @@ def _whole(minimum: int) -> Callable[[str], int]:
 
 
 def _seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0."""
+    """argparse type: a finite number of seconds > 0 (``none``/``inf``: no limit)."""
     import math
 
+    if text.strip().lower() in ("none", "inf", "infinity"):
+        return math.inf
     try:
         value = float(text)
     except ValueError:
@@ -352,7 +354,8 @@ def _seconds(text: str) -> float:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """The runner options every stage command shares."""
     p.add_argument("--workers", type=_whole(1), default=None, metavar="N", help="items processed at once")
-    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS", help="time limit per item")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="time limit per item (default: derived from the work; 'none': no limit)")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -179,16 +179,22 @@ def positive_int(value: Any, *, name: str, call: str, allow_none: bool = True) -
     return int(value)
 
 
-def seconds(value: Any, *, name: str, call: str, allow_none: bool = True, allow_zero: bool = False) -> float | None:
-    """A finite number of seconds > 0 (``>= 0`` with ``allow_zero``), or ``None`` when allowed."""
+def seconds(value: Any, *, name: str, call: str, allow_none: bool = True, allow_zero: bool = False,
+            limit: bool = False) -> float | None:
+    """A finite number of seconds > 0 (``>= 0`` with ``allow_zero``), or ``None`` when allowed; with ``limit``
+    (a time limit), also ``math.inf`` (no limit), and ``None`` means the default limit."""
     if value is None and allow_none:
         return None
-    ok = _is_real(value) and math.isfinite(float(value)) and (float(value) >= 0 if allow_zero else float(value) > 0)
+    number = float(value) if _is_real(value) else math.nan
+    ok = (math.isfinite(number) or (limit and number == math.inf)) and (number >= 0 if allow_zero else number > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
+        if limit:
+            raise _fail(call, name, value, f"give a number of seconds {bound}, math.inf for no limit, or None for "
+                        "the default limit derived from the work")
         raise _fail(call, name, value, f"give a finite number of seconds {bound}"
                     + (", or None for no limit" if allow_none else ""))
-    return float(value)
+    return number
 
 
 def boolean(value: Any, *, name: str, call: str) -> bool:
@@ -232,7 +238,7 @@ def run_options(*, call: str, workers: Any = None, timeout: Any = None, force: A
     """Check the runner keywords every stage method shares: ``workers``, ``timeout``, ``force``,
     ``progress`` and ``errors``."""
     positive_int(workers, name="workers", call=call)
-    seconds(timeout, name="timeout", call=call)
+    seconds(timeout, name="timeout", call=call, limit=True)
     boolean(force, name="force", call=call)
     progress(progress_, call=call)
     choice(errors, ERRORS_MODES, name="errors", call=call)

@@ -178,7 +178,7 @@ class Workspace:
         workers : int, optional
             Files processed at once (default: up to 4 threads).
         timeout : float, optional
-            Seconds per file (default: no limit beyond the decoder's own).
+            Seconds per file (default: 120 + 10 per MB, :mod:`soundforge.stages.limits`; ``math.inf``: none).
         force : bool
             Re-validate and re-copy files already imported.
         progress : {"auto", "widget", "text", "log", None} or callable
@@ -252,7 +252,8 @@ class Workspace:
         workers : int, optional
             Links fetched at once (default 4 threads; pages of one link are sequential).
         timeout : float, optional
-            Seconds per link (default: none; every request has its own 5 s connect / 30 s read limits).
+            Seconds per link (default: track 60, album 180, playlist/artist 600; ``math.inf``: none;
+            every request also has its own 5 s connect / 30 s read limits).
         force : bool
             Fetch links again even if they were fetched before with the same market and groups
             (default: those are ``skipped`` and their rows come from the catalog).
@@ -378,7 +379,8 @@ class Workspace:
         workers : int, optional
             Tracks analysed at once, each in its own process (default: the number of CPUs).
         timeout : float, optional
-            Seconds per track (default 1800); the worker process is killed past it.
+            Seconds per track (default: 120 + 2 x its duration, :mod:`soundforge.stages.limits`;
+            ``math.inf``: none); the worker process is killed past it.
         force : bool
             Analyse again tracks already analysed with these parameters.
         progress : {"auto", "widget", "text", "log", None} or callable
@@ -439,7 +441,8 @@ class Workspace:
         workers : int, optional
             Tracks separated at once, one process each (default 1).
         timeout : float, optional
-            Seconds per track; the worker is stopped past it (default: no limit).
+            Seconds per track; the worker is stopped past it (default: dsp 120 + 2 x duration, demucs
+            300 + 8 x duration on a CPU or 300 + 2 x on a GPU; ``math.inf``: none).
         force : bool
             Separate again even when done with the same parameters.
         progress : {"auto", "widget", "text", "log", None} or callable

@@ -228,8 +228,9 @@ def _validate_options(*, workers: int, chunk_size: int, timeout: float | None, e
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}.")
     if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                                    and 0 < timeout < float("inf")):
-        raise ConfigError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}.")
+                                    and timeout > 0):
+        raise ConfigError(f"timeout must be a number of seconds > 0 (math.inf: no limit; None: the default "
+                          f"derived from the work), got {timeout!r}.")
     if not isinstance(errors, str) or errors not in ("record", "raise"):
         raise ConfigError(f"errors must be 'record' or 'raise', got {errors!r}.")
 
@@ -381,9 +382,10 @@ def _summary(result: Any, *, run_id: str, out_dir: Path, timeout: float | None) 
                     cell, where = settle_partial(final, why=kind)
                     if cell is not None:
                         failed_cell, notebook = cell, str(final)
-                    if kind == "ItemTimeout" and timeout is not None:
-                        error = (f"ItemTimeout: the notebook ran past its time limit of {timeout:g} s and was "
-                                 f"stopped{where}")
+                    limit = re.search(r"past its ([0-9.]+) s time limit", error)
+                    if kind == "ItemTimeout" and limit is not None:
+                        error = (f"ItemTimeout: the notebook ran past its time limit of {float(limit.group(1)):g} s "
+                                 f"and was stopped{where}")
                     elif where:
                         error = f"{error}{where}"
         chunk = None
@@ -452,7 +454,8 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     out_dir : path-like, optional
         Folder of the output notebooks; default ``runs/<run_id>/`` in the workspace.
     timeout : float, optional
-        Time limit per item in seconds (a chunk gets ``timeout * len(chunk)``); a notebook
+        Time limit per item in seconds (default: 600 + 4 x the track's duration, 900 without audio;
+        ``math.inf``: none; a chunk gets the sum over its items); a notebook
         past it is stopped with its kernel (their process groups killed) and its item(s) fail
         with ``ItemTimeout`` naming the running cell.
     force : bool
@@ -503,6 +506,7 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     from ..runner import run_stage
     from ..runner.jobs import new_run_id
     from ..runner.spec import WorkItem
+    from ..stages import limits
     from .notebook import BATCH, NotebookItem
 
     call = "soundforge.batch.run"
@@ -533,9 +537,11 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     run_dir = ws.storage.run_dir(run_id)
     target = Path(out_dir).expanduser().resolve() if out_dir is not None else run_dir
     target.mkdir(parents=True, exist_ok=True)
-    input_hashes = {r["track_id"]: r["sha256"] for r in ws.catalog.query("SELECT track_id, sha256 FROM audio")}
+    audio_rows = {r["track_id"]: r for r in ws.catalog.query("SELECT track_id, sha256, duration_s FROM audio")}
+    input_hashes = {k: r["sha256"] for k, r in audio_rows.items()}
     kernel_env = {"SOUNDFORGE_EXECUTOR": stage_executor} if stage_executor else {}
     work = [WorkItem(key=item, input_hash=input_hashes.get(item),
+                     timeout_s=limits.batch(audio_rows[item]["duration_s"] if item in audio_rows else None),
                      payload=NotebookItem(item=item, input=str(path), out_dir=str(target), parameters=fixed,
                                           item_parameter=item_parameter, kernel_name=kernel_name,
                                           start_timeout_s=start_timeout, kernel_env=kernel_env))

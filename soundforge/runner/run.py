@@ -51,6 +51,7 @@ class _Running:
     job_ids: list[int]
     started: float
     deadline: float | None
+    limit: float | None = None
 
     @property
     def item(self) -> WorkItem:
@@ -83,8 +84,10 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
         Items running at once (default: the stage's; a stage that uses every CPU by default gets the
         executor's ``default_workers()`` when it has one, e.g. a Dask cluster's threads).
     timeout : float, optional
-        Seconds per attempt (default: the stage's; ``math.inf``: no limit). Work past it is stopped for
-        real (process group killed) and the attempt fails with ``ItemTimeout``.
+        Seconds per attempt of each item (default: the item's own limit, which stages derive from the
+        work, e.g. a multiple of the track's duration, else the stage's ``timeout_s``; ``math.inf``: no
+        limit). Work past it is stopped for real (process group killed) and the attempt fails with
+        ``ItemTimeout``.
     force : bool
         Redo items already done with the same input and parameters.
     progress : {"auto", "widget", "text", "log", None} or callable
@@ -148,7 +151,7 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
                timeout=None if limit is None or math.isinf(limit) else float(limit), force=force,
                reporter=reporter, errors=errors, record=record, existing=existing, executor=chosen,
                breakers=breakers if breakers is not None else remembered_board(catalog), policy=policy,
-               run_id=run_id or new_run_id(spec.name), chunk_size=chunk_size)
+               run_id=run_id or new_run_id(spec.name), chunk_size=chunk_size, explicit_timeout=timeout is not None)
     return run.execute()
 
 
@@ -184,12 +187,13 @@ class _Run:
     def __init__(self, spec: StageSpec, items: list[WorkItem], *, catalog: Catalog, params: dict[str, Any],
                  workers: int, timeout: float | None, force: bool, reporter: Reporter, errors: str,
                  record: Record | None, existing: Existing | None, executor: Executor, breakers: BreakerBoard,
-                 policy: RetryPolicy, run_id: str, chunk_size: int = 1) -> None:
+                 policy: RetryPolicy, run_id: str, chunk_size: int = 1, explicit_timeout: bool = True) -> None:
         self.spec, self.items, self.catalog, self.params = spec, items, catalog, params
         self.workers, self.timeout, self.force, self.reporter = workers, timeout, force, reporter
         self.errors, self.record, self.existing, self.executor = errors, record, existing, executor
         self.board, self.policy, self.run_id = breakers, policy, run_id
         self.chunk_size = chunk_size
+        self.explicit_timeout = explicit_timeout
         self.store = JobStore(catalog, stage=spec.name, params_hash=params_hash(params, version=spec.version),
                               run_id=run_id)
         self.rows: dict[str, dict[str, Any]] = {}
@@ -320,6 +324,17 @@ class _Run:
                 self.todo.appendleft(((item,), attempt))
         self.waiting = still
 
+    def _limit(self, group: tuple[WorkItem, ...]) -> float | None:
+        """Seconds an attempt of ``group`` may take: the caller's ``timeout`` per item, else each item's own
+        default (derived from its work by the stage), else the stage's; ``None``: no limit."""
+        total = 0.0
+        for item in group:
+            own = self.timeout if self.explicit_timeout or item.timeout_s is None else item.timeout_s
+            if own is None or math.isinf(own):
+                return None
+            total += own
+        return total
+
     def _wait_s(self) -> float:
         now = time.monotonic()
         wake = now + 0.5
@@ -355,14 +370,15 @@ class _Run:
                 return
         job_ids = [job_id for _, job_id in claimed if job_id is not None]
         now = time.monotonic()
-        deadline = None if self.timeout is None else now + self.timeout * len(group)
+        limit = self._limit(group)
+        deadline = None if limit is None else now + limit
         payloads = [item.key if item.payload is None else item.payload for item in group]
         first = group[0].key
         task = Task(task_id=next(self.ids), stage=spec.name,
                     item=first if len(group) == 1 else f"{first} (+{len(group) - 1})", attempt=attempt,
                     work=spec.work, payload=payloads if spec.chunked else payloads[0], params=self.params,
                     deadline=deadline, resources=_resources(group))
-        run = _Running(items=group, attempt=attempt, job_ids=job_ids, started=now, deadline=deadline)
+        run = _Running(items=group, attempt=attempt, job_ids=job_ids, started=now, deadline=deadline, limit=limit)
         try:
             self.executor.submit(task)
         except StageError as exc:
@@ -458,7 +474,7 @@ class _Run:
             del self.running[task_id]
             how = ("its worker process and the processes it started were killed" if self.executor.hard_cancel
                    else "it was told to stop and the subprocesses it registered were killed")
-            limit = (self.timeout or 0.0) * len(run.items)
+            limit = run.limit or 0.0
             what = (f"item {run.item.key!r}" if len(run.items) == 1
                     else f"chunk of {len(run.items)} items ({', '.join(i.key for i in run.items[:3])}...)")
             exc = ItemTimeout(

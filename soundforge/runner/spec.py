@@ -127,6 +127,9 @@ class WorkItem:
     input_hash : str or None
         Fingerprint of the item's input (e.g. the audio's SHA-256); a done item
         whose input changed is redone.
+    timeout_s : float or None
+        This item's default time limit per attempt in seconds, derived from its work by the stage
+        (e.g. a multiple of the track's duration); used when the caller gives no ``timeout``.
     resources : Mapping[str, float] or None
         Abstract resources one attempt needs, e.g. ``{"GPU": 1}`` for a demucs separation on
         CUDA. Executors that place work by resource (Dask: ``dask worker --resources GPU=1``)
@@ -137,6 +140,7 @@ class WorkItem:
     payload: Any = None
     input_hash: str | None = None
     resources: Mapping[str, float] | None = None
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ..events import outbox
 from ..events.types import track_analyzed
 from ..runner.spec import ItemContext, StageSpec, WorkItem, params_hash
 from ..storage import Storage, validate_id
+from . import limits
 from .base import Plan, RunOptions, StageEnv, require_tracks, track_ids
 
 __all__ = ["ANALYZE", "COLUMNS", "STAGE", "AnalyzeJob", "AnalyzeResult", "AnalyzeStage", "analysis_stem",
@@ -178,7 +179,8 @@ def analyze_items(track_ids: list[str], *, catalog: Catalog, storage: Storage, p
         row = audio[track_id]
         job = AnalyzeJob(track_id=track_id, audio_path=str(storage.resolve(row["path"])), storage=storage,
                          params=dict(params), max_duration_s=max_duration_s)
-        items.append(WorkItem(key=track_id, payload=job, input_hash=row["sha256"]))
+        items.append(WorkItem(key=track_id, payload=job, input_hash=row["sha256"],
+                              timeout_s=limits.analysis(row.get("duration_s"))))
     return items
 
 

@@ -49,8 +49,10 @@ class RunOptions:
         Items at once (default: the stage's own: 4 threads for fetch/import, 3 for download,
         one process per CPU for analyse, 1 for separate).
     timeout : float or None
-        Seconds per item and attempt (default: the stage's); ``math.inf`` for none. Work past it
-        is stopped for real (its process group killed) on executors with ``hard_cancel``.
+        Seconds per item and attempt. Default (``None``): a limit derived from the work
+        (:mod:`soundforge.stages.limits`: a multiple of the track's duration, the file's size, the
+        kind of link); ``math.inf``: no limit. Work past it is stopped for real (its process group
+        killed) on executors with ``hard_cancel``.
     force : bool
         Redo items already done with the same input and parameters.
     progress : {"auto", "widget", "text", "log", None} or callable

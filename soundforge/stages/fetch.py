@@ -31,6 +31,7 @@ from ..events.types import track_fetched
 from ..runner.spec import ItemContext, StageSpec, WorkItem
 from ..spotify import FetchProgress, FetchResult, HttpSpotifyClient, SpotifyClient, SpotifyRef, fetch_ref
 from ..spotify.models import TRACK_COLUMNS
+from . import limits
 from .base import Plan, RunOptions, StageEnv
 
 __all__ = ["FETCH", "FETCH_COLUMNS", "LINK_COLUMNS", "STAGE", "ClientHolder", "FetchJob", "FetchStage",
@@ -197,7 +198,8 @@ def fetch_items(refs: Sequence[SpotifyRef], *, client: ClientHolder, market: str
                 include_groups: Sequence[str]) -> list[WorkItem]:
     """One :class:`WorkItem` per distinct link, sharing one client."""
     groups = tuple(include_groups)
-    return [WorkItem(key=ref.url, payload=FetchJob(ref, client, market, groups)) for ref in refs]
+    return [WorkItem(key=ref.url, payload=FetchJob(ref, client, market, groups), timeout_s=limits.fetch(ref.kind))
+            for ref in refs]
 
 
 def tracks_frame(links: Any) -> Any:

@@ -25,6 +25,7 @@ from ..events import outbox
 from ..events.types import track_downloaded
 from ..runner.spec import ItemContext, Skipped, StageSpec, WorkItem
 from ..storage import Storage
+from . import limits
 from .base import Plan, RunOptions, StageEnv
 
 __all__ = ["IMPORT", "STAGE", "Claims", "ImportJob", "ImportResult", "ImportStage", "audio_result_row",
@@ -200,14 +201,16 @@ def import_items(files: list[Path], *, catalog: Catalog, storage: Storage, max_d
         known = {r["sha256"]: audio_result_row(storage, r) for r in catalog.query("SELECT * FROM audio")}
     items = []
     for path in files:
+        size = None
         try:
             st = path.stat()
             input_hash: str | None = f"{st.st_size}-{st.st_mtime_ns}"
+            size = st.st_size
         except OSError:
             input_hash = None
         job = ImportJob(path=str(path), storage=storage, max_duration_s=max_duration_s, ffmpeg=ffmpeg,
                         ffmpeg_timeout_s=ffmpeg_timeout_s, known=known, claims=claims)
-        items.append(WorkItem(key=str(path), payload=job, input_hash=input_hash))
+        items.append(WorkItem(key=str(path), payload=job, input_hash=input_hash, timeout_s=limits.imports(size)))
     return items
 
 

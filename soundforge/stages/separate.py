@@ -25,6 +25,7 @@ from ..events import outbox
 from ..events.types import track_separated
 from ..runner.spec import ItemContext, StageSpec, WorkItem, params_hash
 from ..storage import Storage
+from . import limits
 from .base import Plan, RunOptions, StageEnv, require_tracks, track_ids
 
 __all__ = ["COLUMNS", "SEPARATE", "STEM_COLUMNS", "SeparateJob", "existing_stems", "plan_items", "record_stems",
@@ -192,14 +193,17 @@ def plan_items(ids: list[str], *, catalog: Catalog, storage: Storage, model: str
                params_hash: str, stems: tuple[str, ...], max_duration_s: float | None,
                ffmpeg: str) -> list[WorkItem]:
     """One :class:`WorkItem` per track (tracks without audio become items that fail with a clear error)."""
-    audio = {r["track_id"]: r for r in catalog.query("SELECT track_id, path, sha256 FROM audio")}
+    audio = {r["track_id"]: r for r in catalog.query("SELECT track_id, path, sha256, duration_s FROM audio")}
+    device = str(options.get("device", "auto"))
     items = []
     for track_id in ids:
         row = audio.get(track_id)
         path = str(storage.resolve(row["path"])) if row else None
         job = SeparateJob(track_id=track_id, audio_path=path, model=model, options=dict(options), storage=storage,
                           params_hash=params_hash, max_duration_s=max_duration_s, ffmpeg=ffmpeg, stems=stems)
-        items.append(WorkItem(key=track_id, payload=job, input_hash=row["sha256"] if row else None))
+        items.append(WorkItem(key=track_id, payload=job, input_hash=row["sha256"] if row else None,
+                              timeout_s=limits.separation(row["duration_s"] if row else None, model=model,
+                                                          device=device)))
     return items
 
 
