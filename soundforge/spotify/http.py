@@ -17,25 +17,26 @@ from typing import Any
 
 import httpx
 
+from .. import retry as _retry
 from ..errors import ConfigError
 from .auth import Credentials
 
-__all__ = ["BasicAuth", "RequestStats", "RetryPolicy", "error_message", "human_seconds", "json_object",
-           "market_code", "parse_retry_after", "snippet"]
+__all__ = ["BasicAuth", "RequestStats", "RetryPolicy", "SpotifyRetryPolicy", "error_message", "human_seconds",
+           "json_object", "market_code", "parse_retry_after", "snippet"]
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """How the client waits and retries.
+class SpotifyRetryPolicy(_retry.RetryPolicy):
+    """The package's :class:`~soundforge.retry.RetryPolicy` plus the Web API's own waiting rules.
 
     Attributes
     ----------
     attempts : int
         Tries per request for 5xx answers, timeouts, connection errors and non-JSON bodies.
-    backoff_s : float
+    initial_s : float
         Base delay in seconds; the n-th retry waits between ``b*2**(n-1)/2`` and
-        ``b*2**(n-1)`` ("equal jitter"), at most ``max_backoff_s``.
-    max_backoff_s : float
+        ``b*2**(n-1)`` ("equal jitter"), at most ``max_s``.
+    max_s : float
         Longest backoff in seconds.
     max_retry_after_s : float
         Longest ``Retry-After`` (429, or 5xx that carry one) the client sleeps through, in seconds;
@@ -45,21 +46,25 @@ class RetryPolicy:
     """
 
     attempts: int = 5
-    backoff_s: float = 0.5
-    max_backoff_s: float = 30.0
+    initial_s: float = 0.5
+    max_s: float = 30.0
     max_retry_after_s: float = 60.0
     max_rate_limit_waits: int = 10
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.max_rate_limit_waits < 0:
+        super().__post_init__()
+        if not isinstance(self.max_rate_limit_waits, int) or self.max_rate_limit_waits < 0:
             raise ConfigError(f"RetryPolicy needs attempts >= 1 and max_rate_limit_waits >= 0, got {self}.")
-        if min(self.backoff_s, self.max_backoff_s, self.max_retry_after_s) < 0:
-            raise ConfigError(f"RetryPolicy delays must be >= 0 seconds, got {self}.")
+        if not self.max_retry_after_s >= 0:
+            raise ConfigError(f"RetryPolicy max_retry_after_s must be >= 0 seconds, got {self}.")
 
     def backoff(self, retry: int, rng: random.Random) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based)."""
-        ceiling = min(self.max_backoff_s, self.backoff_s * 2.0 ** max(0, retry - 1))
+        """Seconds to wait before retry number ``retry`` (1-based): equal jitter around the exponential delay."""
+        ceiling = min(self.max_s, self.initial_s * self.base ** max(0, retry - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+RetryPolicy = SpotifyRetryPolicy
 
 
 @dataclass

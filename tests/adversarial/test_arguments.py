@@ -26,8 +26,9 @@ NOT_TEXT = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.bin
 NOT_PATHS = st.one_of(st.none(), st.integers(), st.floats(), st.binary(min_size=1), st.builds(object),
                       st.just(""), st.just({"a": 1}), st.lists(st.integers(), min_size=1, max_size=3))
 NOT_COUNTS = st.one_of(st.integers(max_value=0), st.floats(), st.text(max_size=4), st.just(True), st.just(2.5))
-NOT_SECONDS = st.one_of(st.floats(max_value=0), st.just(float("nan")), st.just(float("inf")), st.text(max_size=4),
+NOT_SECONDS = st.one_of(st.floats(max_value=0), st.just(float("nan")), st.just(float("-inf")), st.text(max_size=4),
                         st.just(True), st.just([1]))
+"""Not a time limit (``math.inf`` is one: no limit)."""
 
 
 @FAST

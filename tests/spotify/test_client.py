@@ -414,10 +414,10 @@ def test_retry_after_parsing() -> None:
 
 
 def test_retry_policy_validation() -> None:
-    with pytest.raises(ConfigError, match="attempts >= 1"):
+    with pytest.raises(ConfigError, match="attempts must be an integer >= 1"):
         RetryPolicy(attempts=0)
     with pytest.raises(ConfigError, match=">= 0 seconds"):
-        RetryPolicy(backoff_s=-1)
+        RetryPolicy(initial_s=-1)
     with pytest.raises(ConfigError, match="Timeouts must be > 0"):
         HttpSpotifyClient(client_id="a", client_secret="b", read_timeout_s=0, env={})
 
