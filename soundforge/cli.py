@@ -336,12 +336,19 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return convert
 
 
-def _seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0 (``none``/``inf``: no limit)."""
+def _time_limit(text: str) -> float:
+    """argparse type of ``--timeout``: seconds > 0, or ``none`` (no limit)."""
     import math
 
     if text.strip().lower() in ("none", "inf", "infinity"):
         return math.inf
+    return _seconds(text)
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    import math
+
     try:
         value = float(text)
     except ValueError:
@@ -354,7 +361,7 @@ def _seconds(text: str) -> float:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """The runner options every stage command shares."""
     p.add_argument("--workers", type=_whole(1), default=None, metavar="N", help="items processed at once")
-    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=_time_limit, default=None, metavar="SECONDS",
                    help="time limit per item (default: derived from the work; 'none': no limit)")
 
 
@@ -469,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar=("NAME", "VALUE"), help="notebook parameter (VALUE parsed as JSON when it can be)")
     p.add_argument("--workers", type=_whole(1), default=2, help="notebooks executed at the same time (default 2)")
     p.add_argument("--chunk-size", type=_whole(1), default=1, help="tracks per notebook execution (default 1)")
-    p.add_argument("--timeout", type=_seconds, default=None, help="time limit per track in seconds")
+    p.add_argument("--timeout", type=_time_limit, default=None,
+                   help="time limit per track in seconds (default: derived from the work; 'none': no limit)")
     p.add_argument("--out-dir", default=None, help="folder of the executed notebooks (default runs/<run_id>/)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--force", action="store_true", help="re-run tracks already done")
