@@ -8,8 +8,14 @@ librosa and torch use for multichannel audio.
 
 Validation raises :class:`~soundforge.errors.AudioError` with the file and a
 ``reason``: ``missing``, ``empty``, ``not_audio``, ``corrupt``, ``non_finite``,
-``too_long`` or ``decoder``. Digital silence is not an error: it is reported by
-the ``is_silent`` flag.
+``too_long``, ``too_short``, ``out_of_range`` or ``decoder``. Digital silence is not an error: it is
+reported by the ``is_silent`` flag.
+
+Declared and decodable length must agree: a WAV/AIFF whose header declares more
+frames than its data holds, a FLAC/MP3 that decodes to fewer frames than its
+header says, or an Ogg file without its end-of-stream page is ``corrupt`` (the
+message gives both lengths). When libsndfile fails part-way through a lossy file
+that ffmpeg can decode, decoding goes on with ffmpeg from the same frame.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from .errors import AudioError, DecoderNotFound
 
 __all__ = [
     "AUDIO_EXTENSIONS",
+    "MAX_PEAK",
+    "MIN_AUDIO_S",
     "Audio",
     "AudioInfo",
     "ScanResult",
@@ -52,7 +60,30 @@ SILENCE_PEAK = 1e-7
 _SOUNDFILE_EXT = {"wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "aifc", "caf", "w64",
                   "rf64", "au"}
 _LOSSLESS_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF", "AU"}
+_LOSSY_FORMATS = {"MP3", "OGG", "OPUS"}
 _DEFAULT_MAX_S = 4 * 3600.0
+
+MIN_AUDIO_S = 0.05
+"""Shortest usable audio, in seconds (50 ms): shorter files are refused at import (``too_short``), by
+:func:`soundforge.analysis.analyze`, with the same number and wording."""
+
+MAX_PEAK = 2.0
+"""Largest absolute sample value accepted at import (+6 dBFS). Lossy decoders and hot float masters
+overshoot full scale (1.0) a little: such files import with a warning; beyond this the file is
+scaled wrongly (``out_of_range``)."""
+
+
+def describe_s(seconds: float) -> str:
+    """A duration for messages, precise enough that two different values never print alike near a limit.
+
+    >>> describe_s(0.04998), describe_s(3.0), describe_s(14400.5)
+    ('49.98 ms', '3 s', '240 min (14400.5 s)')
+    """
+    if seconds < 1.0:
+        return f"{seconds * 1000:.4g} ms"
+    if seconds < 120.0:
+        return f"{seconds:.6g} s"
+    return f"{seconds / 60:.4g} min ({seconds:.7g} s)"
 
 ProcessHook = Callable[[subprocess.Popen[bytes]], None]
 """Called with each ffmpeg subprocess (started in its own session), e.g. ``ctx.register_process``,
@@ -277,14 +308,93 @@ def probe(path: str | Path, *, max_duration_s: float | None = _DEFAULT_MAX_S, ff
     info = _soundfile_info(p) if _ext(p) in _SOUNDFILE_EXT or _ext(p) == "" else None
     if info is None:
         info = _ffprobe_info(p, ffmpeg=ffmpeg, timeout_s=timeout_s)
+    if info.frames <= 0 and info.decoder == "soundfile" and info.format in ("ogg", "opus") \
+            and not _ogg_complete(p):
+        raise AudioError(f"Audio file {p} is truncated: it ends without its end-of-stream page and no length can be "
+                         "read from it (0 frames decodable). Re-download or re-export it.", path=p, reason="corrupt")
     if info.frames <= 0 and info.decoder == "soundfile":
         raise AudioError(f"Audio file {p} has zero frames (no samples). Re-export it.", path=p, reason="empty")
     if max_duration_s is not None and info.duration_s > max_duration_s:
-        raise AudioError(
-            f"Audio file {p} lasts {info.duration_s / 60:.1f} min, over the limit of {max_duration_s / 60:.1f} min. "
-            "Raise the limit (SOUNDFORGE_MAX_AUDIO_S or max_duration_s=) or split the file.",
-            path=p, reason="too_long", duration_s=info.duration_s)
+        raise too_long(p, info.duration_s, max_duration_s)
     return info
+
+
+def too_long(path: Path, duration_s: float, max_duration_s: float) -> AudioError:
+    """The ``too_long`` error, worded the same wherever a length limit is checked."""
+    return AudioError(
+        f"Audio file {path} lasts {describe_s(duration_s)}, over the limit of {describe_s(max_duration_s)}. "
+        "Raise the limit (SOUNDFORGE_MAX_AUDIO_S or max_duration_s=) or split the file.",
+        path=path, reason="too_long", duration_s=duration_s)
+
+
+def too_short(what: str, duration_s: float, *, path: Path | None = None) -> AudioError:
+    """The ``too_short`` error (under :data:`MIN_AUDIO_S`), worded the same at import and in analysis."""
+    return AudioError(f"{what} is {describe_s(duration_s)} long; at least {describe_s(MIN_AUDIO_S)} are needed. "
+                      "Use a longer recording.", path=path, reason="too_short", duration_s=duration_s)
+
+
+def declared_frames(path: Path) -> int | None:
+    """Frames a WAV or AIFF header declares (``None``: not such a file, or a streaming header with no length).
+
+    libsndfile quietly shortens a WAV/AIFF whose data chunk runs past the end of the file; the
+    header's own count is what the file was meant to hold.
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+            if len(head) < 12:
+                return None
+            if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                block_align = fmt_tag = 0
+                while True:
+                    chunk = handle.read(8)
+                    if len(chunk) < 8:
+                        return None
+                    cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                    if cid == b"fmt ":
+                        body = handle.read(size + (size & 1))
+                        if len(body) < 16:
+                            return None
+                        fmt_tag, block_align = struct.unpack("<H", body[:2])[0], struct.unpack("<H", body[12:14])[0]
+                    elif cid == b"data":
+                        if fmt_tag not in (1, 3, 0xFFFE) or block_align == 0 or size in (0, 0xFFFFFFFF):
+                            return None
+                        return size // block_align
+                    else:
+                        handle.seek(size + (size & 1), 1)
+            if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+                while True:
+                    chunk = handle.read(8)
+                    if len(chunk) < 8:
+                        return None
+                    cid, size = chunk[:4], struct.unpack(">I", chunk[4:])[0]
+                    if cid == b"COMM":
+                        body = handle.read(6)
+                        return struct.unpack(">I", body[2:6])[0] if len(body) == 6 else None
+                    handle.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _ogg_complete(path: Path) -> bool:
+    """Whether an Ogg file ends with a whole end-of-stream page (a cut file loses it, or part of it)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 65536))
+            tail = handle.read()
+    except OSError:
+        return True
+    at = tail.rfind(b"OggS")
+    if at < 0 or at + 27 > len(tail) or not tail[at + 5] & 0x04:
+        return False
+    segments = tail[at + 26]
+    table = tail[at + 27: at + 27 + segments]
+    return len(table) == segments and at + 27 + segments + sum(table) <= len(tail)
 
 
 def _check_block(block: np.ndarray, path: Path) -> None:
@@ -293,11 +403,27 @@ def _check_block(block: np.ndarray, path: Path) -> None:
                          path=path, reason="non_finite")
 
 
-def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+def _truncated(info: AudioInfo, decoded: int, declared: int) -> AudioError:
+    sr = float(info.sample_rate)
+    return AudioError(f"Audio file {info.path} is truncated: its header declares {describe_s(declared / sr)} "
+                      f"({declared} frames) but only {describe_s(decoded / sr)} ({decoded} frames) decode. "
+                      "Re-download or re-export it.", path=info.path, reason="corrupt", declared_frames=declared,
+                      decoded_frames=decoded)
+
+
+def _soundfile_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str = "ffmpeg", timeout_s: float = 600.0,
+                      on_process: ProcessHook | None = None) -> Iterator[np.ndarray]:
     import soundfile as sf
 
     path = info.path
+    fmt = info.format.upper()
+    if (fmt == "OGG" or fmt == "OPUS") and not _ogg_complete(path):
+        raise AudioError(f"Audio file {path} is truncated: it ends without its end-of-stream page (the last "
+                         "part of the file is missing). Re-download or re-export it.", path=path, reason="corrupt")
+    declared = declared_frames(path) if fmt in _LOSSLESS_FORMATS else None
+    expected = max(info.frames, declared or 0)
     total = 0
+    failure: Exception | None = None
     try:
         with sf.SoundFile(str(path)) as handle:
             while True:
@@ -307,11 +433,33 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int) -> Iterator[np.ndarray
                 total += data.shape[0]
                 yield data.T
     except (RuntimeError, sf.LibsndfileError) as exc:
-        raise AudioError(f"Audio file {path} is corrupt or truncated ({exc}). Re-download or re-export it.",
-                         path=path, reason="corrupt") from exc
-    if info.format.upper() in _LOSSLESS_FORMATS and total < info.frames:
-        raise AudioError(f"Audio file {path} is truncated: {total} of {info.frames} frames could be decoded. "
-                         "Re-download or re-export it.", path=path, reason="corrupt")
+        failure = exc
+    if failure is not None:
+        if fmt not in _LOSSY_FORMATS or shutil.which(ffmpeg) is None:
+            hint = " Installing ffmpeg may let SoundForge decode it." if fmt in _LOSSY_FORMATS else ""
+            sr = float(info.sample_rate)
+            raise AudioError(f"Audio file {path} is corrupt or truncated ({failure}): {describe_s(total / sr)} "
+                             f"({total} frames) decode of the {describe_s(expected / sr)} ({expected} frames) its "
+                             f"header declares. Re-download or re-export it.{hint}", path=path, reason="corrupt",
+                             declared_frames=expected, decoded_frames=total) from failure
+        # libsndfile refuses some valid lossy files that ffmpeg decodes: go on from the same frame
+        skip = total
+        ff_info = AudioInfo(path=path, format=info.format, duration_s=info.duration_s, sample_rate=info.sample_rate,
+                            channels=info.channels, frames=info.frames, size_bytes=info.size_bytes, decoder="ffmpeg")
+        for block in _ffmpeg_blocks(ff_info, block_frames, ffmpeg=ffmpeg, timeout_s=timeout_s,
+                                    on_process=on_process):
+            if skip >= block.shape[1]:
+                skip -= block.shape[1]
+                continue
+            block = block[:, skip:]
+            skip = 0
+            total += block.shape[1]
+            yield block
+        return
+    if fmt in _LOSSLESS_FORMATS and total < expected:
+        raise _truncated(info, total, expected)
+    if fmt == "MP3" and total < expected - max(1152, expected // 200):  # one MPEG-1 frame of decoder slack
+        raise _truncated(info, total, expected)
 
 
 def _ffmpeg_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str, timeout_s: float,
@@ -405,7 +553,7 @@ def stream(path: str | Path, *, block_s: float = 30.0, sr: int | None = None, mo
         raise AudioError(f"Target sample rate must be positive, got {sr}.", path=info.path, reason="invalid")
     block_frames = max(1, int(block_s * info.sample_rate))
     if info.decoder == "soundfile":
-        blocks = _soundfile_blocks(info, block_frames)
+        blocks = _soundfile_blocks(info, block_frames, ffmpeg=ffmpeg, timeout_s=timeout_s, on_process=on_process)
     else:
         blocks = _ffmpeg_blocks(info, block_frames, ffmpeg=ffmpeg, timeout_s=timeout_s, on_process=on_process)
     resampler = None

@@ -377,14 +377,6 @@ class Catalog:
             sql += f" ON CONFLICT ({', '.join(key)}) DO NOTHING"
         conn.execute(sql, values)
 
-    @staticmethod
-    def add_event(conn: sqlite3.Connection, *, event_id: str, type: str, payload: Mapping[str, Any]) -> None:
-        """Write an event to the outbox in the caller's transaction, with one pending delivery per subscribed
-        endpoint (see :func:`soundforge.events.outbox.emit`)."""
-        from .events.outbox import emit
-
-        emit(conn, type, payload, event_id=event_id)
-
     # -- reads -------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
         """Run a read query and return plain dict rows."""

@@ -18,7 +18,8 @@
     soundforge [--root DIR] demo                the main job on the built-in demo songs
 
 Every command has ``--help``. Errors print one line (``error: ...``) in the shell's words (``--model dsp``,
-not ``model='dsp'``: see :data:`SHELL_WORDS`) and exit 1; a mistyped command or choice is answered
+not ``model='dsp'``: see :data:`SHELL_WORDS`) and exit 1; a bad option value (``--workers 0``,
+``--timeout abc``) is a usage error: one line, exit 2. A mistyped command or choice is answered
 with the known ones. Read-only commands (``status``, ``export``, ``webhooks list``) never create a
 workspace. When standard error is not a terminal, stage progress comes as periodic log lines.
 """
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, SoundforgeError
+from .errors import ConfigError, InvalidArgument, SoundforgeError
 
 __all__ = ["SHELL_WORDS", "build_parser", "main", "to_shell"]
 
@@ -321,10 +322,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(root=args.root)
 
 
+def _whole(minimum: int) -> Callable[[str], int]:
+    """argparse type: a whole number >= ``minimum`` (a bad value is a usage error: one line, exit 2)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is below {minimum}")
+        return value
+    convert.__name__ = "whole number"
+    return convert
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0")
+    return value
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     """The runner options every stage command shares."""
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="items processed at once")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="time limit per item")
+    p.add_argument("--workers", type=_whole(1), default=None, metavar="N", help="items processed at once")
+    p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS", help="time limit per item")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -405,10 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default: the best demucs model whose weights are on this machine, else dsp), "
                         "htdemucs, htdemucs_ft, htdemucs_6s, hdemucs_mmi, or dsp (no weights needed)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--segment", type=float, default=None, metavar="SECONDS", help="demucs segment length")
+    p.add_argument("--segment", type=_seconds, default=None, metavar="SECONDS", help="demucs segment length")
     p.add_argument("--overlap", type=float, default=None, help="demucs segment overlap (default 0.25)")
-    p.add_argument("--shifts", type=int, default=None, help="demucs random shifts (default 1)")
-    p.add_argument("--jobs", type=int, default=None, help="demucs threads per track (default 0)")
+    p.add_argument("--shifts", type=_whole(1), default=None, help="demucs random shifts (default 1)")
+    p.add_argument("--jobs", type=_whole(0), default=None, help="demucs threads per track (default 0)")
     p.add_argument("--allow-download", action="store_true", help="let demucs download missing weights")
     p.add_argument("--force", action="store_true", help="separate again tracks already done")
     _add_run_options(p)
@@ -436,9 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every track with audio in the workspace")
     p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"), help="notebook parameter (VALUE parsed as JSON when it can be)")
-    p.add_argument("--workers", type=int, default=2, help="notebooks executed at the same time (default 2)")
-    p.add_argument("--chunk-size", type=int, default=1, help="tracks per notebook execution (default 1)")
-    p.add_argument("--timeout", type=float, default=None, help="time limit per track in seconds")
+    p.add_argument("--workers", type=_whole(1), default=2, help="notebooks executed at the same time (default 2)")
+    p.add_argument("--chunk-size", type=_whole(1), default=1, help="tracks per notebook execution (default 1)")
+    p.add_argument("--timeout", type=_seconds, default=None, help="time limit per track in seconds")
     p.add_argument("--out-dir", default=None, help="folder of the executed notebooks (default runs/<run_id>/)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--force", action="store_true", help="re-run tracks already done")
@@ -467,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         h = hooks.add_parser(name, help=text)
         h.add_argument("webhook_id", metavar="ID", help="the endpoint's id (see: webhooks list)")
     h = hooks.add_parser("deliver", help="send pending deliveries (e.g. after a crash)")
-    h.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+    h.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS",
                    help="also wait for retries due within this time (default 60)")
     h.add_argument("--now", action="store_true", help="send every pending delivery now, ignoring the backoff")
     h.add_argument("--retry-failed", action="store_true", help="give failed deliveries new attempts")
@@ -487,6 +515,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _log_progress_when_not_a_terminal()
     try:
         return int(args.func(args))
+    except InvalidArgument as exc:  # a bad option value: a usage error, like argparse's own
+        print(f"error: {to_shell(str(exc))}", file=sys.stderr)
+        return 2
     except SoundforgeError as exc:
         print(f"error: {to_shell(str(exc))}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ setting                         environment variable                        defa
 ``webhook_timeout_s``           ``SOUNDFORGE_WEBHOOK_TIMEOUT_S``            ``10``
 ``webhook_backoff_s``           ``SOUNDFORGE_WEBHOOK_BACKOFF_S``            ``5`` (then x4 per attempt)
 ``webhook_drain_s``             ``SOUNDFORGE_WEBHOOK_DRAIN_S``              ``10``
+``executor``                    ``SOUNDFORGE_EXECUTOR``                     ``None`` (each stage's own)
 ==============================  ==========================================  =============================
 """
 
@@ -46,6 +47,7 @@ _ENV = {
     "webhook_timeout_s": "SOUNDFORGE_WEBHOOK_TIMEOUT_S",
     "webhook_backoff_s": "SOUNDFORGE_WEBHOOK_BACKOFF_S",
     "webhook_drain_s": "SOUNDFORGE_WEBHOOK_DRAIN_S",
+    "executor": "SOUNDFORGE_EXECUTOR",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -83,6 +85,9 @@ class Settings:
     webhook_drain_s : float
         At most how long a stage keeps sending webhook deliveries after its last item, in seconds
         (what is left is sent by the next stage run or ``ws.webhooks.deliver()``).
+    executor : str or None
+        Executor every stage uses unless a call names one (``"thread"``, ``"process"``, ``"dask"``...);
+        ``None``: each stage's own. Batch kernels get ``thread`` (no worker pool inside a worker).
     """
 
     home: Path = field(default_factory=lambda: Path("~/soundforge").expanduser())
@@ -98,6 +103,7 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_backoff_s: float = 5.0
     webhook_drain_s: float = 10.0
+    executor: str | None = None
 
     def replace(self, **changes: Any) -> Settings:
         """Return a copy with some settings changed (validated like :func:`load_settings`)."""
@@ -126,6 +132,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
         if name == "home":
             return Path(value).expanduser().resolve()
+        if name == "executor":
+            chosen = None if value in (None, "") else str(value).strip()
+            if chosen is not None and not chosen.isidentifier():
+                raise ValueError("expected an executor name such as thread, process or dask")
+            return chosen
         if name == "demucs_repo":
             return None if value in (None, "") else Path(value).expanduser()
         if name == "market":

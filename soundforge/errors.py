@@ -8,6 +8,7 @@ Each one names the input it is about and says what to do next; the
 
     SoundforgeError
     ├── ConfigError                  bad setting or argument value
+    │   ├── InvalidArgument          an argument of the wrong type or out of range (also a TypeError)
     │   └── TrackNotFound            a track id this workspace does not know
     ├── InvalidIdError               a track id or name that cannot become a path
     ├── StorageError                 a file in the workspace cannot be written/read
@@ -26,6 +27,7 @@ Each one names the input it is about and says what to do next; the
     │   ├── SpotifyForbidden         403 for an id (not allowed for this app)
     │   │   └── PremiumRequired      403 "premium required"
     │   ├── RateLimited              429 with a Retry-After beyond the cap
+    │   ├── SpotifyBadResponse       a malformed answer, or one about another object than asked for
     │   └── SpotifyUnavailable       5xx, timeouts, connection errors (transient)
     ├── DownloadError                spotdl failed or produced no valid file
     │   ├── DownloaderNotFound       spotdl or ffmpeg missing
@@ -57,6 +59,7 @@ __all__ = [
     "DownloadError",
     "DownloadUnavailable",
     "DownloaderNotFound",
+    "InvalidArgument",
     "InvalidIdError",
     "ItemCancelled",
     "ItemTimeout",
@@ -68,6 +71,7 @@ __all__ = [
     "SeparationError",
     "SoundforgeError",
     "SpotifyAuthError",
+    "SpotifyBadResponse",
     "SpotifyError",
     "SpotifyForbidden",
     "SpotifyNotFound",
@@ -143,6 +147,16 @@ def is_transient(exc: BaseException) -> bool:
 
 class ConfigError(SoundforgeError, ValueError):
     """A setting or argument has a value SoundForge cannot use."""
+
+
+class InvalidArgument(ConfigError, TypeError):
+    """An argument of a public function has the wrong type or an unusable value.
+
+    Raised before any work by the checks of :mod:`soundforge.validate`; the message names
+    the call, the argument (``name=value``) and what it expects. It is both a
+    :class:`ValueError` (through :class:`ConfigError`) and a :class:`TypeError`, so code
+    catching either keeps working. The command line exits with status 2 on it.
+    """
 
 
 class TrackNotFound(ConfigError):
@@ -255,6 +269,11 @@ class RateLimited(SpotifyError):
     def __init__(self, message: str, *, retry_after: float, **context: Any) -> None:
         super().__init__(message, retry_after=retry_after, **context)
         self.retry_after = retry_after
+
+
+class SpotifyBadResponse(SpotifyError):
+    """An answer that cannot be trusted: malformed (missing id, name or duration, wrong types) or
+    describing another object than the one asked for (id or type mismatch). Never stored."""
 
 
 class SpotifyUnavailable(SpotifyError):

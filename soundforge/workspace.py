@@ -14,12 +14,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import validate as check
 from .catalog import Catalog
 from .config import Settings, load_settings
-from .download import local
 from .stages import analyze as analyses
 from .stages import download as downloads
 from .stages import imports
+from .stages.base import RunOptions, Stage, StageEnv, require_tracks
 from .storage import Storage
 
 if TYPE_CHECKING:
@@ -50,15 +51,31 @@ class Workspace:
     ----------
     root : str or pathlib.Path, optional
         Storage root; default ``$SOUNDFORGE_HOME``, else ``~/soundforge``.
+    executor : str, Executor or distributed.Client, optional
+        Where every stage of this workspace runs unless a call says otherwise (``executor=`` of
+        :class:`~soundforge.stages.base.RunOptions`); default ``$SOUNDFORGE_EXECUTOR``, else each
+        stage's own (threads for I/O, processes for analysis and separation).
     **settings
         Any :class:`~soundforge.config.Settings` field (``max_audio_s=``, ``market=``...),
         overriding environment variables.
+
+    Notes
+    -----
+    Every stage method (:meth:`import_audio`, :meth:`fetch`, :meth:`download`, :meth:`analyze`,
+    :meth:`separate`) takes the same run keywords, documented once in
+    :class:`~soundforge.stages.base.RunOptions`: ``workers``, ``timeout``, ``force``, ``progress``,
+    ``errors``, ``executor``.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, **settings: Any) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, executor: Any = None,
+                 **settings: Any) -> None:
+        if root is not None:
+            check.path_like(root, name="root", call="Workspace", what="a folder path (str or pathlib.Path), or "
+                            "None for $SOUNDFORGE_HOME")
         self.settings: Settings = load_settings(home=root, **settings)
         self.storage = Storage(self.settings.home)
         self.catalog = Catalog(self.storage.catalog_path)
+        self.executor: Any = executor if executor is not None else self.settings.executor
 
     def __repr__(self) -> str:
         return f"Workspace({str(self.root)!r})"
@@ -102,12 +119,47 @@ class Workspace:
         with self.webhooks.delivering():
             return run_stage(spec, items, catalog=self.catalog, params=params, workers=workers, timeout=timeout,
                              force=force, progress=progress, errors=errors, record=record, existing=existing,
-                             executor=executor, breakers=breakers, retry=retry)
+                             executor=executor if executor is not None else self.executor, breakers=breakers,
+                             retry=retry)
+
+    @property
+    def env(self) -> StageEnv:
+        """What stages see of this workspace: catalog, storage, settings."""
+        return StageEnv(catalog=self.catalog, storage=self.storage, settings=self.settings)
+
+    def run(self, stage: Stage, options: RunOptions | None = None, /, **request: Any) -> Any:
+        """Plan ``stage`` for ``request`` (its method's own keywords) and run it on the runner.
+
+        Parameters
+        ----------
+        stage : Stage
+            A stage object (``soundforge.stages.STAGES``).
+        options : RunOptions, optional
+            How to run it (workers, timeout, force, progress, errors, executor).
+        **request
+            The stage's own keywords (``tracks=``, ``model=``...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The stage's result table.
+        """
+        opts = options if options is not None else RunOptions()
+        plan = stage.plan(self.env, opts, **request)
+        try:
+            result = self._run_stage(stage.spec, plan.items, params=plan.params, workers=opts.workers,
+                                     timeout=opts.timeout, force=opts.force, progress=opts.progress,
+                                     errors=opts.errors, record=plan.record, existing=plan.existing,
+                                     executor=opts.executor)
+        finally:
+            if plan.close is not None:
+                plan.close()
+        return plan.finish(result)
 
     def import_audio(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
                      max_duration_s: float | None = None, workers: int | None = None,
                      timeout: float | None = None, force: bool = False, progress: Progress = "auto",
-                     errors: str = "record") -> Any:
+                     errors: str = "record", executor: Any = None) -> Any:
         """Import the user's own audio files (files, folders, glob patterns).
 
         Each file is fully decoded and checked, copied into ``downloads/`` and
@@ -132,6 +184,9 @@ class Workspace:
             How to show progress (see :mod:`soundforge.progress`).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -140,15 +195,13 @@ class Workspace:
             ``attempts``, ``seconds_taken``, ``track_id``, ``path``, ``duration_s`` (audio length, s),
             ``sample_rate``, ``channels``, ``format``, ``is_silent``.
         """
-        files = local.expand_paths(paths)
-        limit = self.settings.max_audio_s if max_duration_s is None else max_duration_s
-        items = imports.import_items(files, catalog=self.catalog, storage=self.storage, max_duration_s=limit,
-                                     ffmpeg=self.settings.ffmpeg, ffmpeg_timeout_s=self.settings.ffmpeg_timeout_s,
-                                     force=force)
-        return self._run_stage(imports.IMPORT, items, params={"max_duration_s": limit}, workers=workers,
-                               timeout=timeout, force=force, progress=progress, errors=errors,
-                               record=imports.record_import,
-                               existing=functools.partial(imports.existing_import, self.catalog, self.storage))
+        call = "ws.import_audio"
+        paths = check.paths(paths, name="paths", call=call)
+        check.seconds(max_duration_s, name="max_duration_s", call=call)
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
+        return self.run(imports.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
+                                                  errors=errors, executor=executor),
+                        paths=paths, max_duration_s=max_duration_s)
 
     def spotify_client(self, **options: Any) -> Any:
         """An :class:`~soundforge.spotify.HttpSpotifyClient` set up for this workspace.
@@ -172,7 +225,7 @@ class Workspace:
     def fetch(self, url_or_urls: str | Iterable[str], *, market: str | None = None,
               include_groups: Iterable[str] = ("album", "single"), client: Any = None, workers: int | None = None,
               timeout: float | None = None, force: bool = False, progress: Progress = "auto",
-              errors: str = "record") -> Any:
+              errors: str = "record", executor: Any = None) -> Any:
         """Fetch track metadata from Spotify links into the ``tracks`` table.
 
         Links: ``https://open.spotify.com/{track,album,playlist,artist}/<id>`` (``intl-xx/``
@@ -206,6 +259,9 @@ class Workspace:
             How to show progress: per link, the pages and tracks fetched so far.
         errors : {"record", "raise"}
             Record failed links as rows (default) or raise the first error.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else threads); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -223,33 +279,22 @@ class Workspace:
         SpotifyURLError
             For a link that is not a supported Spotify link (before any request).
         """
-        from .spotify import parse_urls
-        from .spotify.client import market_code
         from .stages import fetch as stage
 
-        links = [url_or_urls] if isinstance(url_or_urls, str) else list(url_or_urls)
-        refs = list(dict.fromkeys(parse_urls(links)))
-        chosen = market_code(market if market is not None else self.settings.market)
-        groups = tuple(include_groups)
-        holder = stage.ClientHolder(lambda: client if client is not None else self.spotify_client(market=chosen))
-        items = stage.fetch_items(refs, client=holder, market=chosen, include_groups=groups)
-        try:
-            result = self._run_stage(stage.FETCH, items, params={"market": chosen, "include_groups": list(groups)},
-                                     workers=workers, timeout=timeout, force=force, progress=progress,
-                                     errors=errors, record=stage.record_fetch,
-                                     existing=functools.partial(stage.existing_fetch, self.catalog))
-        finally:
-            close = getattr(holder.created, "close", None)
-            if client is None and callable(close):
-                close()
-        df = stage.tracks_frame(result)
-        df.attrs["links"] = stage.link_summary(result)
-        df.attrs["skipped_entries"] = stage.skipped_entries(result)
-        return df
+        call = "ws.fetch"
+        links = check.strings(url_or_urls, name="url_or_urls", call=call,
+                              what="a Spotify link (str) or a list of links")
+        check.optional_string(market, name="market", call=call, what="a two-letter market code such as 'US'")
+        include_groups = check.strings(include_groups, name="include_groups", call=call,
+                                       what="a list of 'album', 'single', 'appears_on', 'compilation'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
+        return self.run(stage.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
+                                                errors=errors, executor=executor),
+                        urls=links, market=market, include_groups=include_groups, client=client)
 
     def download(self, tracks: Any = None, *, format: str = "mp3", bitrate: str = "320k",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,
-                 progress: Progress = "auto", errors: str = "record") -> Any:
+                 progress: Progress = "auto", errors: str = "record", executor: Any = None) -> Any:
         """Download the audio of Spotify tracks with spotdl (needs network access to YouTube).
 
         spotdl is given the metadata already in the catalog, so it does not ask
@@ -281,6 +326,9 @@ class Workspace:
             How to show progress (see :mod:`soundforge.progress`).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -298,25 +346,18 @@ class Workspace:
         DownloaderNotFound
             spotdl or ffmpeg is missing (says how to install them), checked before anything runs.
         """
-        from .download import spotdl
-
-        fmt, rate = spotdl.check_options(format=format, bitrate=bitrate)
-        ids, rows = downloads.requested_tracks(tracks, catalog=self.catalog, storage=self.storage)
-        items = downloads.download_items(ids, catalog=self.catalog, storage=self.storage, settings=self.settings,
-                                         format=fmt, bitrate=rate, force=force, rows=rows)
-        if any(item.payload.present is None for item in items):
-            spotdl.preflight(self.settings)
-        before = downloads.audio_paths(self.catalog, ids) if force else {}
-        result = self._run_stage(downloads.DOWNLOAD, items, params={"format": fmt, "bitrate": rate},
-                                 workers=workers, timeout=timeout, force=force, progress=progress, errors=errors,
-                                 record=downloads.record_download,
-                                 existing=functools.partial(downloads.existing_download, self.catalog, self.storage))
-        downloads.remove_replaced(result, before, self.storage)
-        return result
+        call = "ws.download"
+        tracks = check.tracks(tracks, call=call)
+        check.string(format, name="format", call=call, what="an audio format such as 'mp3' or 'flac'")
+        check.string(bitrate, name="bitrate", call=call, what="a bitrate such as '320k', 'auto' or '0'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
+        return self.run(downloads.STAGE, RunOptions(workers=workers, timeout=timeout, force=force,
+                                                    progress=progress, errors=errors, executor=executor),
+                        tracks=tracks, format=format, bitrate=bitrate)
 
     def analyze(self, tracks: Any = None, *, features: Iterable[str] | None = None, workers: int | None = None,
                 timeout: float | None = None, force: bool = False, progress: Progress = "auto",
-                errors: str = "record") -> Any:
+                errors: str = "record", executor: Any = None) -> Any:
         """Analyse tracks: tempo, beats, key, loudness, timbre, structure and descriptors.
 
         Each track's audio is analysed in a worker process with
@@ -343,6 +384,9 @@ class Workspace:
             How to show progress (see :mod:`soundforge.progress`).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
 
         Returns
         -------
@@ -358,18 +402,20 @@ class Workspace:
         TrackNotFound
             A track id this workspace does not know.
         """
-        params = analyses.stage_params(features)
-        ids = analyses.requested_tracks(tracks, catalog=self.catalog)
-        self.require_tracks(ids)
-        items = analyses.analyze_items(ids, catalog=self.catalog, storage=self.storage, params=params,
-                                       max_duration_s=self.settings.max_audio_s)
-        return self._run_stage(analyses.ANALYZE, items, params=params, workers=workers, timeout=timeout,
-                               force=force, progress=progress, errors=errors, record=analyses.record_analysis,
-                               existing=functools.partial(analyses.existing_analysis, self.catalog, self.storage))
+        call = "ws.analyze"
+        tracks = check.tracks(tracks, call=call)
+        if features is not None:
+            features = check.strings(features, name="features", call=call,
+                                     what="a feature group or a list of them (soundforge.analysis.FEATURE_GROUPS)")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
+        return self.run(analyses.STAGE, RunOptions(workers=workers, timeout=timeout, force=force,
+                                                   progress=progress, errors=errors, executor=executor),
+                        tracks=tracks, features=features)
 
     def separate(self, tracks: Any = None, *, model: str = "auto", device: str = "auto",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,
-                 progress: Progress = "auto", errors: str = "record", **options: Any) -> Any:
+                 progress: Progress = "auto", errors: str = "record", executor: Any = None,
+                 **options: Any) -> Any:
         """Separate tracks into stems: ``stems/<track_id>/<model>/<stem>.flac`` plus ``stems`` rows.
 
         Each track runs in a worker process (bounded memory: chunked, streamed to
@@ -399,6 +445,9 @@ class Workspace:
             How to show progress (per-track percentages come from the separator).
         errors : {"record", "raise"}
             Record failures as rows (default) or raise the first one.
+        executor : str, Executor or distributed.Client, optional
+            Where the work runs (default: the workspace's, else the stage's own); see
+            :class:`~soundforge.stages.base.RunOptions`.
         **options
             Backend options: demucs ``segment``, ``overlap``, ``shifts``, ``jobs``, ``chunk_s``,
             ``allow_download``; dsp ``chunk_s``.
@@ -420,41 +469,16 @@ class Workspace:
         ModelNotAvailable
             demucs weights not found (before any work), with instructions.
         """
-        from .runner.jobs import params_hash
-        from .separation import resolve, result_params
-        from .separation.auto import AUTO, check_model, choose_model
         from .stages import separate as sep
 
-        reason = None
-        if model == AUTO:
-            choice = choose_model(repo=self.settings.demucs_repo)
-            model, reason = choice.model, choice.reason
-        elif isinstance(model, str) and ":" not in model:
-            check_model(model, repo=self.settings.demucs_repo)
-        backend, name = resolve(model)
-        defaults = {"repo": self.settings.demucs_repo, "offline": self.settings.offline or None} \
-            if backend.name == "demucs" else {}
-        opts = backend.options(name, **{k: v for k, v in defaults.items() if v is not None}, **options,
-                               device=device)
-        if backend.name == "demucs" and not opts["allow_download"]:
-            from .separation.demucs_weights import locate
-
-            locate(name, repo=Path(opts["repo"]) if opts["repo"] else None)  # ModelNotAvailable now, not per track
-        params = result_params(name, opts)
-        stems = backend.stems(name)
-        ids = sep.track_ids(tracks, catalog=self.catalog)
-        self.require_tracks(ids)
-        items = sep.plan_items(ids, catalog=self.catalog,
-                               storage=self.storage, model=name, options=opts,
-                               params_hash=params_hash(params, version=sep.SEPARATE.version), stems=stems,
-                               max_duration_s=self.settings.max_audio_s, ffmpeg=self.settings.ffmpeg)
-        result = self._run_stage(sep.SEPARATE, items, params=params, workers=workers, timeout=timeout, force=force,
-                                 progress=progress, errors=errors, record=sep.record_stems,
-                                 existing=functools.partial(sep.existing_stems, self.catalog))
-        rows = sep.stem_rows(result, expected=stems)
-        rows.attrs["model"] = name
-        rows.attrs["model_reason"] = reason
-        return rows
+        call = "ws.separate"
+        tracks = check.tracks(tracks, call=call)
+        check.string(model, name="model", call=call, what="a model name such as 'auto', 'dsp' or 'htdemucs'")
+        check.string(device, name="device", call=call, what="'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
+        return self.run(sep.STAGE, RunOptions(workers=workers, timeout=timeout, force=force, progress=progress,
+                                              errors=errors, executor=executor),
+                        tracks=tracks, model=model, device=device, **options)
 
     def require_tracks(self, track_ids: Iterable[str]) -> None:
         """Check that every id names a track of this workspace.
@@ -464,20 +488,7 @@ class Workspace:
         TrackNotFound
             Some ids are unknown here: the message lists them and says where known ids are.
         """
-        ids = list(track_ids)
-        known: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            known.update(r["track_id"] for r in self.catalog.query(
-                f"SELECT track_id FROM tracks WHERE track_id IN ({', '.join('?' * len(chunk))})", chunk))
-        unknown = [t for t in ids if t not in known]
-        if unknown:
-            from .errors import TrackNotFound
-
-            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-            raise TrackNotFound(f"Unknown track id(s) in the workspace {self.root}: {shown}. ws.tracks() lists the "
-                                "track ids it holds; ws.import_audio(...) or ws.fetch(...) adds tracks.",
-                                track_ids=unknown)
+        require_tracks(self.catalog, track_ids, root=self.root)
 
     # -- readers -------------------------------------------------------------------
     def tracks(self) -> Any:
@@ -514,6 +525,7 @@ class Workspace:
         from .runner.jobs import params_hash
         from .storage import validate_id
 
+        check.string(track_id, name="track_id", call="ws.analysis", what="a track id (see ws.tracks())")
         default = params_hash(analyses.stage_params(None))
         rows = self.catalog.query("SELECT json_path, npz_path FROM analyses WHERE track_id = ? "
                                   "ORDER BY params_hash = ? DESC, created_at DESC LIMIT 1",
@@ -537,6 +549,8 @@ class Workspace:
         """
         from .stages.separate import stem_order
 
+        check.optional_string(track_id, name="track_id", call="ws.stems", what="a track id (see ws.tracks())")
+        check.optional_string(model, name="model", call="ws.stems", what="a model name such as 'dsp'")
         where = " AND ".join(c for c, v in (("track_id = ?", track_id), ("model = ?", model)) if v is not None)
         df = self.catalog.table("stems", where=where, params=[v for v in (track_id, model) if v is not None])
         df["path"] = df["path"].map(lambda p: str(self.storage.resolve(p)), na_action="ignore").astype("string")
@@ -560,6 +574,12 @@ class Workspace:
         """
         from .stages.separate import player
 
+        call = "ws.play"
+        check.string(track_id, name="track_id", call=call, what="a track id (see ws.tracks())")
+        check.optional_string(stem, name="stem", call=call, what="a stem name such as 'vocals'")
+        check.optional_string(model, name="model", call=call, what="a model name such as 'dsp'")
+        check.seconds(start_s, name="start_s", call=call, allow_none=False, allow_zero=True)
+        check.seconds(duration_s, name="duration_s", call=call)
         self.require_tracks([track_id])
         if stem is None:
             rows = self.catalog.query("SELECT path FROM audio WHERE track_id = ?", (track_id,))
@@ -616,5 +636,6 @@ class Workspace:
 
     def export(self, path: str | os.PathLike[str]) -> dict[str, Path]:
         """Write every catalog table as ``<path>/<table>.parquet``; returns table -> file."""
+        check.path_like(path, name="path", call="ws.export", what="a folder path (str or pathlib.Path)")
         return self.catalog.export(path)
 

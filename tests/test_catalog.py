@@ -8,6 +8,7 @@ import pytest
 
 from soundforge.catalog import COLUMNS, SCHEMA_VERSION, Catalog, utcnow
 from soundforge.errors import CatalogError
+from soundforge.events import outbox
 
 
 @pytest.fixture
@@ -114,12 +115,12 @@ def test_export_writes_parquet(catalog: Catalog, tmp_path: Path) -> None:
 def test_events_are_written_in_the_callers_transaction(catalog: Catalog) -> None:
     with pytest.raises(RuntimeError), catalog.transaction() as conn:
         Catalog.upsert(conn, "tracks", _track("t1"), key=["track_id"])
-        Catalog.add_event(conn, event_id="e1", type="track.fetched", payload={"track_id": "t1"})
+        outbox.emit(conn, "track.fetched", {"track_id": "t1"}, event_id="e1")
         raise RuntimeError("rollback both")
     assert catalog.table("events").empty
     with catalog.transaction() as conn:
         Catalog.upsert(conn, "tracks", _track("t1"), key=["track_id"])
-        Catalog.add_event(conn, event_id="e1", type="track.fetched", payload={"track_id": "t1"})
+        outbox.emit(conn, "track.fetched", {"track_id": "t1"}, event_id="e1")
     events = catalog.table("events")
     assert events.loc[0, "payload"] == {"track_id": "t1"}
 

@@ -340,7 +340,7 @@ def test_bad_specs_are_refused() -> None:
     with pytest.raises(ConfigError, match="runner's own"):
         StageSpec(name="s", work=work.double, columns={"seconds_taken": "float64"})
     with pytest.raises(ConfigError, match="executor must be"):
-        StageSpec(name="s", work=work.double, executor="dask")
+        StageSpec(name="s", work=work.double, executor="no such")
 
 
 def test_bad_return_value_fails_the_item(catalog: Catalog) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..audio import MIN_AUDIO_S, too_short
 from ..errors import AudioError, ConfigError
 from . import descriptors, frontend, rhythm, structure, tonal
 from .result import FEATURES, Analysis, check_finite
@@ -38,7 +39,6 @@ DEFAULT_FEATURES = tuple(FEATURE_GROUPS)
 
 _NEEDS = {"structure": ("rhythm", "tonal", "timbre"), "descriptors": ("rhythm", "timbre", "loudness"),
           "rhythm": ("tonal",)}
-_MIN_DURATION_S = 0.05
 SILENCE_DBFS = -60.0
 """Audio whose loudest frames (95th percentile of the frame RMS) stay below this level, dBFS, is silent:
 it gets no tempo, beats or key (a near-silent file's noise floor would otherwise read as a pulse)."""
@@ -127,6 +127,20 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
     >>> a.chroma_A_mean
     1.0
     """
+    from .. import validate as check
+
+    call = "soundforge.analysis.analyze"
+    if not isinstance(path_or_array, np.ndarray):
+        check.path_like(path_or_array, name="path_or_array", call=call,
+                        what="an audio file path (str or pathlib.Path) or a numpy array of samples")
+    if sr is not None and (isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0):
+        raise check.InvalidArgument(f"{call}: sr={check.shown(sr)} is not usable; give the sample rate in Hz as a "
+                                    "whole number > 0.", argument="sr")
+    if features is not None:
+        features = check.strings(features, name="features", call=call,
+                                 what="a feature group or a list of them (FEATURE_GROUPS)")
+    check.seconds(max_duration_s, name="max_duration_s", call=call)
+    check.callable_or_none(on_progress, name="on_progress", call=call)
     groups = _resolve(features)
     report = on_progress or (lambda percent, message: None)
     src = frontend.blocks_from(path_or_array, sr=sr, max_duration_s=max_duration_s)
@@ -140,9 +154,8 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
         report(min(90.0, 90.0 * front.frames_in / max(src.frames, 1)), "decoding")
     if front.frames_in == 0:
         raise AudioError(f"{source or 'The audio array'} has no samples.", path=path, reason="empty")
-    if front.frames_in / rate < _MIN_DURATION_S:
-        raise AudioError(f"{source or 'The audio array'} is {front.frames_in / rate * 1000:.0f} ms long; at least "
-                         f"{_MIN_DURATION_S * 1000:.0f} ms are needed.", path=path, reason="empty")
+    if front.frames_in / rate < MIN_AUDIO_S:
+        raise too_short(source or "The audio array", front.frames_in / rate, path=path)
     fe = front.finish()
     report(90.0, "rhythm, key and structure")
     feats, series, segments = _features(fe, groups)

@@ -10,60 +10,52 @@ How a run goes:
 
 1. Everything is checked before any kernel starts: the notebook exists and
    declares the item parameter (``tracks``) in its cell tagged ``parameters``;
-   every given parameter is declared there; no parameter looks like a secret
-   (:func:`check_parameters`: parameters are written into every output notebook,
+   every given parameter is declared there; no parameter and no item looks like a
+   secret (:func:`check_parameters`: both are written into every output notebook,
    so notebooks read credentials from environment variables, which kernels inherit).
-2. Items already done by an earlier run of the same notebook (same cell sources)
-   with the same parameters, whose output notebook still exists, are skipped
-   (``status == "skipped"``, pointing at that notebook) unless ``force=True``.
-   Bookkeeping is the runner's: ``jobs`` rows of the stage ``"batch"``, one per
-   item and attempt (:class:`soundforge.jobs.JobStore`); a track's input hash is
-   its audio's SHA-256, so new audio is reported on again.
-3. The other items are cut into chunks of ``chunk_size``; each chunk is one
-   papermill execution (one kernel start) with the chunk's list of items as the
-   item parameter. ``workers`` long-lived worker processes
-   (:mod:`soundforge.batch.worker`) execute chunks in parallel; papermill starts
-   each kernel as a subprocess of its worker.
-4. A failing chunk of several items is re-run item by item, so one bad track
-   fails alone. A failed output notebook is always kept; the summary names the
-   failing cell and the error.
-5. Progress is shown like any stage's (:mod:`soundforge.progress`: a live widget in
-   a notebook that ends as the summary table in plain HTML, a text bar on a
-   terminal, log lines otherwise). The summary (:data:`SUMMARY_COLUMNS`) is
-   returned and written after every finished chunk to
-   ``runs/<run_id>/summary.parquet`` in the workspace; output notebooks go to
-   ``runs/<run_id>/`` (or ``out_dir``), worker logs to ``runs/<run_id>/logs/``.
+2. A batch run is a stage on the runner (:data:`soundforge.batch.notebook.BATCH`):
+   one papermill execution of a chunk of ``chunk_size`` items is the stage's work
+   function, run by the same engine as analysis and separation (``executor=``:
+   worker processes by default, ``"dask"`` for a cluster). ``jobs`` rows (one per
+   item and attempt), time limits that kill the kernel's process group, a failed
+   chunk split so one bad track fails alone, resumability and progress all come
+   from the runner. Items done before by the same notebook (same cell sources)
+   with the same parameters and the same audio, whose output notebook still
+   exists, are ``skipped`` unless ``force=True``.
+3. Inside each kernel, stages default to ``executor="thread"`` (``stage_executor``):
+   a kernel is already a worker, so no nested worker pool is started.
+4. An output notebook is written as ``.<name>.partial.ipynb`` and renamed when
+   papermill is done, with ``metadata.soundforge.status`` (``completed``, ``failed``,
+   or ``stopped`` for a timeout); a failed notebook is kept and the summary names
+   the failing (or running) cell and the error.
+5. Progress is shown like any stage's (:mod:`soundforge.progress`); the ``end``
+   event carries the summary (:data:`SUMMARY_COLUMNS`), written to
+   ``runs/<run_id>/summary.parquet``; ``runs/<run_id>/outputs.jsonl`` lists each
+   item's output notebook as it finishes (what a rerun after a crash skips by).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import hashlib
 import json
 import os
-import queue
 import re
 import time
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BatchError, ConfigError, SecretParameterError, SoundforgeError
+from ..errors import BatchError, ConfigError, InvalidIdError, SecretParameterError, SoundforgeError
 from ..storage import validate_id
 
 if TYPE_CHECKING:
-    from ..runner.jobs import JobStore
+    from ..runner.spec import WorkItem
     from ..workspace import Workspace
-    from .worker import WorkerPool
 
 __all__ = [
     "STAGE",
     "SUMMARY_COLUMNS",
-    "Chunk",
-    "ChunkResult",
     "check_parameters",
     "looks_secret",
     "notebook_fingerprint",
@@ -77,6 +69,9 @@ STAGE = "batch"
 
 VERSION = "1"
 """Version of the batch bookkeeping, hashed with the parameters (bump to redo every item)."""
+
+OUTPUTS = "outputs.jsonl"
+"""File of a run folder listing, per done item, its output notebook (what a rerun skips by)."""
 
 SUMMARY_COLUMNS: dict[str, str] = {
     "run_id": "string",
@@ -179,8 +174,11 @@ def _item_list(items: Any) -> list[str]:
             raise BatchError("The items DataFrame has no 'track_id' column; pass a list of track ids or a "
                              "table from ws.tracks()/ws.audio()/ws.analyze().")
         values = items["track_id"].dropna().tolist()
-    else:
+    elif isinstance(items, (Iterable)) and not isinstance(items, (bytes, bytearray, Mapping)):
         values = list(items)
+    else:
+        raise BatchError(f"soundforge.batch.run: items={items!r:.60} is not usable; give a track id, a list of "
+                         "track ids, or a DataFrame with a 'track_id' column such as ws.tracks().")
     out: list[str] = []
     seen: set[str] = set()
     for value in values:
@@ -229,9 +227,10 @@ def _validate_options(*, workers: int, chunk_size: int, timeout: float | None, e
         raise ConfigError(f"workers must be an integer >= 1, got {workers!r}.")
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}.")
-    if timeout is not None and not timeout > 0:
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+                                    and 0 < timeout < float("inf")):
         raise ConfigError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}.")
-    if errors not in ("record", "raise"):
+    if not isinstance(errors, str) or errors not in ("record", "raise"):
         raise ConfigError(f"errors must be 'record' or 'raise', got {errors!r}.")
 
 
@@ -254,76 +253,6 @@ def _notebook_parameters(path: Path, parameters: Mapping[str, Any], *, item_para
     if workspace_parameter in declared and workspace_parameter not in fixed:
         fixed[workspace_parameter] = str(ws.root)
     return fixed
-
-
-# -- chunks and their results -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Chunk:
-    """One papermill execution: a few items and the output notebook it writes.
-
-    Attributes
-    ----------
-    index : int
-        1-based number of the execution in its run.
-    items : tuple[str, ...]
-        Items passed as the notebook's item parameter.
-    output : pathlib.Path
-        Where the executed notebook is written.
-    attempt : int
-        1 for the first execution, 2 when an item is re-run alone after its chunk failed.
-    """
-
-    index: int
-    items: tuple[str, ...]
-    output: Path
-    attempt: int = 1
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    """What one execution of a :class:`Chunk` gave.
-
-    Attributes
-    ----------
-    chunk : Chunk
-    ok : bool
-        The notebook ran to its end without an error.
-    error, error_type : str or None
-        The failure (see :data:`SUMMARY_COLUMNS`).
-    failed_cell : int or None
-        Index of the failing cell in the output notebook.
-    duration_s : float
-        Wall time of the execution, in seconds.
-    """
-
-    chunk: Chunk
-    ok: bool
-    error: str | None = None
-    error_type: str | None = None
-    failed_cell: int | None = None
-    duration_s: float = 0.0
-
-    @classmethod
-    def from_answer(cls, chunk: Chunk, answer: Mapping[str, Any]) -> ChunkResult:
-        """From a worker's answer (see :mod:`soundforge.batch.worker`)."""
-        return cls(chunk=chunk, ok=bool(answer.get("ok")), error=answer.get("error"),
-                   error_type=answer.get("error_type"), failed_cell=answer.get("failed_cell"),
-                   duration_s=float(answer.get("duration_s") or 0.0))
-
-    def to_rows(self, run_id: str) -> list[dict[str, Any]]:
-        """One summary row per item of the chunk."""
-        share = self.duration_s / max(len(self.chunk.items), 1)
-        return [{"run_id": run_id, "item": item, "chunk": self.chunk.index,
-                 "status": "done" if self.ok else "failed", "error": self.error, "error_type": self.error_type,
-                 "failed_cell": self.failed_cell, "output_notebook": str(self.chunk.output), "duration_s": share}
-                for item in self.chunk.items]
-
-
-def _output_name(items: Sequence[str], index: int) -> str:
-    if len(items) == 1:
-        with contextlib.suppress(SoundforgeError):
-            return f"{validate_id(items[0])}.ipynb"
-    return f"chunk-{index:04d}.ipynb"
 
 
 # -- summaries ----------------------------------------------------------------------------------------
@@ -372,192 +301,130 @@ def read_summary(workspace: Workspace | str | os.PathLike[str], run_id: str) -> 
 
 
 # -- the run ------------------------------------------------------------------------------------------
-class _BatchRun:
-    """State of one :func:`run` call; everything here runs in the caller's thread except the executions."""
+def _check_items(items: list[str], *, item_parameter: str) -> None:
+    """Items are written into output notebooks, their names, summaries and ``jobs``: same check as parameters."""
+    try:
+        check_parameters({item_parameter: items})
+    except SecretParameterError as exc:
+        var = exc.context.get("variable", "?")
+        raise SecretParameterError(
+            f"Refusing a batch item: it contains the value of the environment variable ${var}, and items are "
+            "written into output notebooks, their file names, the summary and the jobs table. Pass track ids as "
+            "items; let the notebook read secrets from os.environ.", variable=var) from None
 
-    def __init__(self, *, ws: Workspace, store: JobStore, pool: WorkerPool, request: dict[str, Any],
-                 item_parameter: str, items: list[str], input_hashes: Mapping[str, str], out_dir: Path,
-                 run_dir: Path, workers: int, chunk_size: int, timeout: float | None, force: bool,
-                 reporter: Any, errors: str) -> None:
-        self.ws, self.store, self.pool, self.request = ws, store, pool, request
-        self.item_parameter, self.items, self.input_hashes = item_parameter, items, input_hashes
-        self.out_dir, self.run_dir, self.workers, self.chunk_size = out_dir, run_dir, workers, chunk_size
-        self.timeout, self.force, self.reporter, self.errors = timeout, force, reporter, errors
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.todo: deque[Chunk] = deque()
-        self.running: dict[cf.Future[ChunkResult], tuple[Chunk, list[int]]] = {}
-        self.inbox: queue.Queue[tuple[Chunk, float, str]] = queue.Queue()
-        self.executions = 0
-        self.failure: ChunkResult | None = None
-        self.last_event = time.monotonic()
 
-    @property
-    def run_id(self) -> str:
-        return self.store.run_id
+def _previous_outputs(ws: Workspace) -> Any:
+    """``existing(item)``: the output notebook of an earlier done execution of this item, if still there."""
+    from .notebook import NotebookItem
 
-    def emit(self, kind: str, **fields: Any) -> None:
-        from ..progress import ProgressEvent
+    indexes: dict[str, dict[str, str]] = {}
 
-        event = ProgressEvent(kind=kind, stage=STAGE, **fields)
-        self.last_event = event.time
-        self.reporter(event)
+    def index(run_id: str) -> dict[str, str]:
+        if run_id not in indexes:
+            found: dict[str, str] = {}
+            with contextlib.suppress(OSError, InvalidIdError):
+                lines = (ws.root / "runs" / validate_id(run_id, kind="run id") / OUTPUTS).read_text().splitlines()
+                for line in lines:
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        entry = json.loads(line)
+                        found[str(entry["item"])] = str(entry["output_notebook"])
+            indexes[run_id] = found
+        return indexes[run_id]
 
-    # -- plan --------------------------------------------------------------------------------------
-    def plan(self) -> None:
-        """Skip what is done; cut the rest into chunks."""
-        previous = {} if self.force else self._previous_outputs()
-        todo = []
-        for item in self.items:
-            if item in previous:
-                self._final({"item": item, "chunk": None, "status": "skipped", "error": None, "error_type": None,
-                             "failed_cell": None, "output_notebook": previous[item], "duration_s": 0.0}, attempt=0)
+    def existing(item: WorkItem) -> dict[str, Any] | None:
+        payload: NotebookItem = item.payload
+        rows = ws.catalog.query("SELECT run_id FROM jobs WHERE stage = ? AND item = ? AND status = 'done' "
+                                "ORDER BY job_id DESC", [STAGE, payload.item])
+        for row in rows:
+            notebook = index(row["run_id"]).get(payload.item)
+            if notebook is not None and Path(notebook).is_file():
+                return {"output_notebook": notebook, "duration_s": 0.0}
+        return None
+
+    return existing
+
+
+def _recorder(run_dir: Path) -> Any:
+    """``record``: append ``{item, output_notebook}`` to the run's ``outputs.jsonl`` (what reruns skip by)."""
+    def record(conn: Any, item: WorkItem, value: Mapping[str, Any]) -> None:
+        with open(run_dir / OUTPUTS, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"item": item.key, "output_notebook": value.get("output_notebook")}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    return record
+
+
+def _summary(result: Any, *, run_id: str, out_dir: Path, timeout: float | None) -> Any:
+    """The runner's result -> :data:`SUMMARY_COLUMNS` (timeouts name the running cell; chunks numbered)."""
+    from .notebook import output_name, settle_partial
+
+    rows = []
+    chunks: dict[str, int] = {}
+    for rec in result.to_dict("records"):
+        status, error = rec["status"], rec["error"]
+        error = None if error is None or error is pd_na() else str(error)
+        error_type = rec.get("error_type")
+        error_type = None if error_type is None or error_type is pd_na() else str(error_type)
+        failed_cell = rec.get("failed_cell")
+        failed_cell = None if failed_cell is None or failed_cell is pd_na() else int(failed_cell)
+        notebook = rec.get("output_notebook")
+        notebook = None if notebook is None or notebook is pd_na() else str(notebook)
+        if status == "failed" and error is not None:
+            kind, _, text = error.partition(": ")
+            if kind == "NotebookFailed":
+                error = text
             else:
-                todo.append(item)
-        for start in range(0, len(todo), self.chunk_size):
-            self.todo.append(self._chunk(tuple(todo[start:start + self.chunk_size]), attempt=1))
+                error_type = kind
+                if kind in ("ItemTimeout", "WorkerCrashed", "ItemCancelled"):
+                    final = out_dir / output_name([rec["item"]])
+                    cell, where = settle_partial(final, why=kind)
+                    if cell is not None:
+                        failed_cell, notebook = cell, str(final)
+                    if kind == "ItemTimeout" and timeout is not None:
+                        error = (f"ItemTimeout: the notebook ran past its time limit of {timeout:g} s and was "
+                                 f"stopped{where}")
+                    elif where:
+                        error = f"{error}{where}"
+        chunk = None
+        if status != "skipped" and notebook is not None:
+            chunk = chunks.setdefault(notebook, len(chunks) + 1)
+        duration = rec.get("duration_s")
+        if duration is None or duration is pd_na() or status == "failed":
+            duration = rec.get("seconds_taken") or 0.0
+        rows.append({"run_id": run_id, "item": rec["item"], "chunk": chunk, "status": status, "error": error,
+                     "error_type": error_type, "failed_cell": failed_cell, "output_notebook": notebook,
+                     "duration_s": 0.0 if status == "skipped" else float(duration)})
+    return _summary_frame(rows)
 
-    def _chunk(self, items: tuple[str, ...], *, attempt: int) -> Chunk:
-        self.executions += 1
-        return Chunk(index=self.executions, items=items, attempt=attempt,
-                     output=self.out_dir / _output_name(items, self.executions))
 
-    def _previous_outputs(self) -> dict[str, str]:
-        """Items done before with these parameters and the same input, whose output notebook still exists."""
-        wanted = set(self.items)
-        found: dict[str, str] = {}
-        summaries: dict[str, Any] = {}
-        for item, run_id, input_hash in self.store.conn.execute(
-                "SELECT item, run_id, input_hash FROM jobs WHERE stage = ? AND params_hash = ? AND status = 'done' "
-                "ORDER BY job_id DESC", (STAGE, self.store.params_hash)):
-            if item not in wanted or item in found or input_hash != self.input_hashes.get(item):
-                continue
-            if run_id not in summaries:
-                try:
-                    summaries[run_id] = read_summary(self.ws, run_id)
-                except (BatchError, SoundforgeError):
-                    summaries[run_id] = None
-            summary = summaries[run_id]
-            if summary is None:
-                continue
-            hit = summary[(summary["item"] == item) & summary["status"].isin(["done", "skipped"])]
-            notebook = next((p for p in hit["output_notebook"].dropna() if Path(p).is_file()), None)
-            if notebook is not None:
-                found[item] = str(notebook)
-        return found
+def pd_na() -> Any:
+    import pandas as pd
 
-    # -- loop --------------------------------------------------------------------------------------
-    def loop(self, executor: cf.ThreadPoolExecutor) -> None:
-        while (self.todo or self.running) and self.failure is None:
-            while self.todo and len(self.running) < self.workers:
-                self._dispatch(executor, self.todo.popleft())
-            finished, _ = cf.wait(list(self.running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
-            self._drain_progress()
-            for future in finished:
-                _chunk, job_ids = self.running.pop(future)
-                self._on_result(future.result(), job_ids)
-            if time.monotonic() - self.last_event >= 0.5:
-                self.emit("tick")
+    return pd.NA
 
-    def _dispatch(self, executor: cf.ThreadPoolExecutor, chunk: Chunk) -> None:
-        job_ids = [self.store.start(item, input_hash=self.input_hashes.get(item), attempt=chunk.attempt)
-                   for item in chunk.items]
-        future = executor.submit(self._execute, chunk)
-        self.running[future] = (chunk, job_ids)
-        for item in chunk.items:
-            self.emit("item_start", item=item, attempt=chunk.attempt)
 
-    def _execute(self, chunk: Chunk) -> ChunkResult:
-        """In a pool thread: one papermill execution on a borrowed worker process."""
-        request = {**self.request, "output": str(chunk.output),
-                   "parameters": {**self.request["parameters"], self.item_parameter: list(chunk.items)}}
-        limit = None if self.timeout is None else self.timeout * len(chunk.items)
-        with self.pool.worker() as worker:
-            answer = worker.execute(request, timeout_s=limit,
-                                    on_progress=lambda pct, msg: self.inbox.put((chunk, pct, msg)))
-        return ChunkResult.from_answer(chunk, answer)
+def _write_summary(ws: Workspace, run_dir: Path, summary: Any) -> Path:
+    target = run_dir / "summary.parquet"
+    summary.attrs["run_dir"] = str(run_dir)
+    summary.attrs["summary_path"] = str(target)
+    with ws.storage.atomic_path(target) as tmp:
+        summary.to_parquet(tmp, index=False)
+    return target
 
-    def _drain_progress(self) -> None:
-        while True:
-            try:
-                chunk, percent, message = self.inbox.get_nowait()
-            except queue.Empty:
-                return
-            for item in chunk.items:
-                self.emit("item_progress", item=item, attempt=chunk.attempt, percent=percent, message=message)
 
-    def _on_result(self, result: ChunkResult, job_ids: Sequence[int]) -> None:
-        share = result.duration_s / max(len(job_ids), 1)
-        chunk = result.chunk
-        for job_id in job_ids:  # a failed chunk of several items is re-run item by item: no job.failed yet
-            self.store.finish(job_id, status="done" if result.ok else "failed", duration_s=share,
-                              error=result.error, error_type=result.error_type,
-                              retrying=not result.ok and len(chunk.items) > 1)
-        if not result.ok and len(chunk.items) > 1:
-            # Isolate the failure: each item of the failed chunk runs alone, first in line.
-            alone = [self._chunk((item,), attempt=chunk.attempt + 1) for item in chunk.items]
-            self.todo.extendleft(reversed(alone))
-            for item in chunk.items:
-                self.emit("item_retry", item=item, attempt=chunk.attempt, error=result.error, delay_s=0.0)
-            return
-        for row in result.to_rows(self.run_id):
-            self._final(row, attempt=chunk.attempt)
-        self.write_summary()
-        if not result.ok and self.errors == "raise":
-            self.failure = result
+def _finished_event(ws: Workspace, summary: Any, *, run_id: str, notebook: str, seconds: float,
+                    run_dir: Path) -> None:
+    """Write the ``batch.finished`` event (counts of the summary) to the outbox."""
+    from ..events import outbox
+    from ..events.types import batch_finished
 
-    def _final(self, row: dict[str, Any], *, attempt: int) -> None:
-        row = {**row, "run_id": self.run_id}
-        self.rows[row["item"]] = row
-        self.emit("item_end", item=row["item"], attempt=attempt, status=row["status"], error=row["error"],
-                  seconds_taken=row["duration_s"])
-
-    def abort(self, why: str) -> None:
-        """Stop what runs; record it and everything not run as failed."""
-        self.pool.stop_all()
-        for future, (chunk, job_ids) in list(self.running.items()):
-            with contextlib.suppress(Exception):
-                future.result(timeout=30)
-            text = f"ItemCancelled: stopped because {why}."
-            for job_id in job_ids:
-                with contextlib.suppress(Exception):
-                    self.store.finish(job_id, status="failed", duration_s=0.0, error=text, error_type="ItemCancelled")
-            for item in chunk.items:
-                self._final({"item": item, "chunk": chunk.index, "status": "failed", "error": text,
-                             "error_type": "ItemCancelled", "failed_cell": None,
-                             "output_notebook": str(chunk.output), "duration_s": 0.0}, attempt=chunk.attempt)
-        self.running.clear()
-        for chunk in self.todo:
-            for item in chunk.items:
-                self._final({"item": item, "chunk": None, "status": "failed",
-                             "error": f"ItemCancelled: not run because {why}.", "error_type": "ItemCancelled",
-                             "failed_cell": None, "output_notebook": None, "duration_s": 0.0}, attempt=0)
-        self.todo.clear()
-
-    # -- results -----------------------------------------------------------------------------------
-    def frame(self) -> Any:
-        rows = [self.rows[i] for i in self.items if i in self.rows]
-        summary = _summary_frame(rows)
-        summary.attrs["run_dir"] = str(self.run_dir)
-        summary.attrs["summary_path"] = str(self.run_dir / "summary.parquet")
-        return summary
-
-    def finished_event(self, *, notebook: str, seconds: float) -> None:
-        """Write the ``batch.finished`` event (counts of the summary) to the outbox."""
-        from ..events import outbox
-        from ..events.types import batch_finished
-
-        counts = self.frame()["status"].value_counts()
-        with self.store.transaction() as conn:
-            outbox.emit(conn, "batch.finished", batch_finished(
-                run_id=self.run_id, notebook=notebook, total=len(self.items), done=int(counts.get("done", 0)),
-                skipped=int(counts.get("skipped", 0)), failed=int(counts.get("failed", 0)), seconds=seconds,
-                summary_path=self.ws.storage.relative(self.run_dir / "summary.parquet")))
-
-    def write_summary(self) -> Path:
-        target = self.run_dir / "summary.parquet"
-        with self.ws.storage.atomic_path(target) as tmp:
-            self.frame().to_parquet(tmp, index=False)
-        return target
+    counts = summary["status"].value_counts()
+    with ws.catalog.transaction() as conn:
+        outbox.emit(conn, "batch.finished", batch_finished(
+            run_id=run_id, notebook=notebook, total=len(summary), done=int(counts.get("done", 0)),
+            skipped=int(counts.get("skipped", 0)), failed=int(counts.get("failed", 0)), seconds=seconds,
+            summary_path=ws.storage.relative(run_dir / "summary.parquet")))
 
 
 def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str, Any] | None = None,
@@ -565,8 +432,8 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         timeout: float | None = None, force: bool = False, progress: Any = "auto", errors: str = "record",
         kernel_name: str | None = None, workspace: Workspace | str | os.PathLike[str] | None = None,
         item_parameter: str = "tracks", workspace_parameter: str = "workspace",
-        start_timeout: float = 120.0) -> Any:
-    """Execute a parameterised notebook with papermill for each item or chunk of items.
+        start_timeout: float = 120.0, executor: Any = None, stage_executor: str | None = "thread") -> Any:
+    """Execute a parameterised notebook with papermill for each item or chunk of items, on the runner.
 
     Parameters
     ----------
@@ -576,7 +443,7 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         Track ids (a DataFrame contributes its ``track_id`` column); duplicates are dropped.
     parameters : Mapping[str, Any], optional
         Other notebook parameters, the same for every chunk (JSON values; never secrets,
-        see :func:`check_parameters`).
+        see :func:`check_parameters`; items get the same check).
     workers : int
         Notebooks executed at the same time (each in its own kernel).
     chunk_size : int
@@ -586,12 +453,12 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         Folder of the output notebooks; default ``runs/<run_id>/`` in the workspace.
     timeout : float, optional
         Time limit per item in seconds (a chunk gets ``timeout * len(chunk)``); a notebook
-        past it is stopped (its kernel too) and its item(s) fail with ``ItemTimeout``.
+        past it is stopped with its kernel (their process groups killed) and its item(s) fail
+        with ``ItemTimeout`` naming the running cell.
     force : bool
         Re-run items already done with the same notebook, parameters and audio.
     progress : {"auto", "widget", "text", "log", None} or callable
-        How to show progress (see :mod:`soundforge.progress`); a callable receives
-        :class:`soundforge.progress.ProgressEvent` objects.
+        How to show progress (see :mod:`soundforge.progress`); the ``end`` event carries the summary.
     errors : {"record", "raise"}
         ``"record"``: failures are rows of the summary. ``"raise"``: stop at the first item
         that fails (running notebooks are stopped) and raise :class:`BatchError`.
@@ -606,6 +473,12 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         Name of the notebook parameter receiving the workspace folder.
     start_timeout : float
         Seconds a kernel may take to start.
+    executor : str, Executor or distributed.Client, optional
+        Where executions run (default: worker processes; see :class:`soundforge.stages.base.RunOptions`).
+    stage_executor : str or None
+        Executor the stages inside each kernel use by default (``$SOUNDFORGE_EXECUTOR`` of the kernel):
+        ``"thread"`` (default) runs them in the kernel's process, no nested worker pool; ``None``
+        leaves each stage its own.
 
     Returns
     -------
@@ -619,19 +492,37 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         When the notebook or the parameters cannot be used (before any kernel starts), and
         with ``errors="raise"`` when an item fails.
     SecretParameterError
-        When a parameter looks like a secret.
+        When a parameter or an item looks like a secret.
     ConfigError
-        For bad ``workers``/``chunk_size``/``timeout``/``progress``/``errors`` values.
+        For bad ``workers``/``chunk_size``/``timeout``/``progress``/``errors``/``executor`` values.
     """
-    from ..progress import make_reporter
-    from ..runner.jobs import JobStore, new_run_id, params_hash
-    from .worker import WorkerPool
+    import dataclasses
 
+    from .. import validate as check
+    from ..progress import ProgressEvent, make_reporter
+    from ..runner import run_stage
+    from ..runner.jobs import new_run_id
+    from ..runner.spec import WorkItem
+    from .notebook import BATCH, NotebookItem
+
+    call = "soundforge.batch.run"
+    check.path_like(notebook, name="notebook", call=call, what="the path of a .ipynb file")
+    params = check.mapping(parameters, name="parameters", call=call)
+    if out_dir is not None:
+        check.path_like(out_dir, name="out_dir", call=call, what="a folder path, or None for runs/<run_id>/")
+    check.optional_string(kernel_name, name="kernel_name", call=call, what="a Jupyter kernel name such as 'python3'")
+    check.string(item_parameter, name="item_parameter", call=call, what="a notebook parameter name")
+    check.string(workspace_parameter, name="workspace_parameter", call=call, what="a notebook parameter name")
+    check.seconds(start_timeout, name="start_timeout", call=call, allow_none=False)
+    check.boolean(force, name="force", call=call)
+    check.progress(progress, call=call)
+    if workspace is not None and not hasattr(workspace, "catalog"):
+        check.path_like(workspace, name="workspace", call=call, what="a Workspace, a folder path, or None")
     _validate_options(workers=workers, chunk_size=chunk_size, timeout=timeout, errors=errors)
-    path = _resolve_notebook(notebook)
-    params = dict(parameters or {})
-    check_parameters(params)
     item_list = _item_list(items)
+    path = _resolve_notebook(notebook)
+    check_parameters(params)
+    _check_items(item_list, item_parameter=item_parameter)
     reporter = make_reporter(progress)
     ws = _open_workspace(workspace)
     fixed = _notebook_parameters(path, params, item_parameter=item_parameter,
@@ -642,46 +533,49 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     target = Path(out_dir).expanduser().resolve() if out_dir is not None else run_dir
     target.mkdir(parents=True, exist_ok=True)
     input_hashes = {r["track_id"]: r["sha256"] for r in ws.catalog.query("SELECT track_id, sha256 FROM audio")}
-    request = {"input": str(path), "kernel_name": kernel_name, "cwd": str(path.parent),
-               "start_timeout_s": start_timeout, "parameters": fixed}
-    pool = WorkerPool(size=workers, log_dir=run_dir / "logs")  # processes start on first use
-    with JobStore(ws.catalog, stage=STAGE, params_hash=params_hash(hashed, version=VERSION), run_id=run_id) as store:
-        state = _BatchRun(ws=ws, store=store, pool=pool, request=request, item_parameter=item_parameter,
-                          items=item_list, input_hashes=input_hashes, out_dir=target, run_dir=run_dir,
-                          workers=workers, chunk_size=chunk_size, timeout=timeout, force=force,
-                          reporter=reporter, errors=errors)
-        started = time.monotonic()
-        with ws.webhooks.delivering():
-            store.mark_interrupted()
-            state.emit("start", total=len(item_list), workers=workers)
-            state.plan()
-            state.write_summary()
-            try:
-                with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch") as executor:
-                    try:
-                        state.loop(executor)
-                        if state.failure is not None:
-                            state.abort("another item failed and errors='raise'")
-                    except BaseException as exc:
-                        state.abort(f"the run was interrupted ({type(exc).__name__})")
-                        raise
-            finally:
-                pool.close()
-                state.write_summary()
-                summary = state.frame()
-                state.emit("end", result=summary)
-                try:
-                    state.finished_event(notebook=path.name, seconds=time.monotonic() - started)
-                except Exception as exc:  # never hide the run's own outcome behind a notification
-                    from ..progress import logger
+    kernel_env = {"SOUNDFORGE_EXECUTOR": stage_executor} if stage_executor else {}
+    work = [WorkItem(key=item, input_hash=input_hashes.get(item),
+                     payload=NotebookItem(item=item, input=str(path), out_dir=str(target), parameters=fixed,
+                                          item_parameter=item_parameter, kernel_name=kernel_name,
+                                          start_timeout_s=start_timeout, kernel_env=kernel_env))
+            for item in item_list]
+    captured: dict[str, Any] = {}
 
-                    logger.warning("batch %s: the batch.finished event could not be written (%s: %s)", run_id,
-                                   type(exc).__name__, exc)
-    if state.failure is not None:
-        first = state.failure
-        raise BatchError(f"Batch item(s) {list(first.chunk.items)} failed: {first.error}. The output notebook is "
-                         f"kept at {first.chunk.output}; summary at {summary.attrs['summary_path']}.",
-                         run_id=run_id)
+    def report(event: ProgressEvent) -> None:
+        if event.kind == "end" and event.result is not None:
+            captured["summary"] = _summary(event.result, run_id=run_id, out_dir=target, timeout=timeout)
+            event = dataclasses.replace(event, result=captured["summary"])
+        reporter(event)
+
+    started = time.monotonic()
+    failure: BaseException | None = None
+    with ws.webhooks.delivering():
+        try:
+            run_stage(BATCH, work, catalog=ws.catalog, params=hashed, workers=workers, timeout=timeout, force=force,
+                      progress=report, errors=errors, record=_recorder(run_dir), existing=_previous_outputs(ws),
+                      executor=executor if executor is not None else ws.executor or BATCH.executor,
+                      run_id=run_id, chunk_size=chunk_size)
+        except SoundforgeError as exc:
+            if errors != "raise" or "summary" not in captured:
+                raise
+            failure = exc
+        summary = captured["summary"]
+        _write_summary(ws, run_dir, summary)
+        try:
+            _finished_event(ws, summary, run_id=run_id, notebook=path.name, seconds=time.monotonic() - started,
+                            run_dir=run_dir)
+        except Exception as exc:  # never hide the run's own outcome behind a notification
+            from ..progress import logger
+
+            logger.warning("batch %s: the batch.finished event could not be written (%s: %s)", run_id,
+                           type(exc).__name__, exc)
+    if failure is not None:
+        bad = summary[summary["status"] == "failed"]
+        first = bad.iloc[0] if len(bad) else None
+        what = (f"[{first['item']!r}] failed: {first['error']}. The output notebook is kept at "
+                f"{first['output_notebook']}" if first is not None else f"failed: {failure}")
+        raise BatchError(f"Batch item(s) {what}; summary at {summary.attrs['summary_path']}.",
+                         run_id=run_id) from failure
     return summary
 
 

@@ -21,7 +21,7 @@ from ..catalog import utcnow
 from ..errors import AudioError, InvalidIdError, StorageError
 from ..storage import Storage
 
-__all__ = ["LocalImport", "expand_paths", "import_file", "local_track_id"]
+__all__ = ["LocalImport", "check_levels", "expand_paths", "import_file", "local_track_id"]
 
 _HASH_PREFIX = 16
 _CHUNK = 1 << 20
@@ -89,15 +89,47 @@ class LocalImport:
         Row for the catalog ``tracks`` table.
     audio : dict
         Row for the catalog ``audio`` table (``path`` relative to the root).
+    warning : str or None
+        Something the user should know about a file that was imported anyway (samples above
+        full scale); shown in the import result's ``warning`` column.
     """
 
     track: dict[str, Any]
     audio: dict[str, Any]
+    warning: str | None = None
 
+
+def check_levels(path: Path, peak: float) -> str | None:
+    """Refuse samples far outside ``[-1, 1]``; return a warning for a small overshoot (else ``None``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (for the message).
+    peak : float
+        Its largest absolute sample value (full scale is 1.0).
+
+    Raises
+    ------
+    AudioError
+        ``out_of_range`` when ``peak`` exceeds :data:`soundforge.audio.MAX_PEAK`.
+    """
+    import math
+
+    if peak <= 1.0:
+        return None
+    db = 20 * math.log10(peak)
+    if peak > audio.MAX_PEAK:
+        raise AudioError(f"Audio file {path} has samples up to {peak:.4g} ({db:+.1f} dBFS), far outside the float "
+                         f"range -1..1 (at most {audio.MAX_PEAK:g} is accepted): it is scaled wrongly. Normalise "
+                         "it (e.g. 'sox IN OUT norm' or 'ffmpeg -i IN -af volume=-{:.0f}dB OUT'), then import it "
+                         "again.".format(math.ceil(db)), path=path, reason="out_of_range", peak=peak)
+    return (f"samples reach {peak:.4g} ({db:+.2f} dBFS), above full scale: analysis reads them as they are, "
+            "players and stems are limited to full scale")
 
 def import_file(path: str | Path, *, storage: Storage, max_duration_s: float | None = None,
                 ffmpeg: str = "ffmpeg", timeout_s: float = 600.0,
-                on_process: audio.ProcessHook | None = None) -> LocalImport:
+                on_process: audio.ProcessHook | None = None, sha256: str | None = None) -> LocalImport:
     """Validate one audio file and copy it into ``downloads/<track_id>.<ext>``.
 
     The whole file is decoded block by block first (:func:`soundforge.audio.scan`),
@@ -118,6 +150,8 @@ def import_file(path: str | Path, *, storage: Storage, max_duration_s: float | N
         Time limit of a decode, in seconds.
     on_process : callable, optional
         Receives any ffmpeg subprocess (e.g. ``ctx.register_process``) so a runner can kill it.
+    sha256 : str, optional
+        The file's SHA-256 when the caller has it already (saves reading the file again).
 
     Returns
     -------
@@ -126,14 +160,21 @@ def import_file(path: str | Path, *, storage: Storage, max_duration_s: float | N
     Raises
     ------
     AudioError
-        When the file is missing, empty, not audio, corrupt/truncated, has NaN/Inf samples or is too long.
+        When the file is missing, empty, not audio, corrupt/truncated (declared and decodable lengths differ),
+        has NaN/Inf samples or samples far above full scale (``out_of_range``), or is shorter than
+        :data:`soundforge.audio.MIN_AUDIO_S` or longer than ``max_duration_s`` once decoded.
     StorageError
         When it cannot be copied into the workspace.
     """
     src = Path(path).expanduser()
     checked = audio.scan(src, max_duration_s=max_duration_s, ffmpeg=ffmpeg, timeout_s=timeout_s,
                          on_process=on_process)
-    digest = sha256_file(src)
+    if checked.duration_s < audio.MIN_AUDIO_S:
+        raise audio.too_short(f"Audio file {src}", checked.duration_s, path=src)
+    if max_duration_s is not None and checked.duration_s > max_duration_s:
+        raise audio.too_long(src, checked.duration_s, max_duration_s)
+    warning = check_levels(src, checked.peak)
+    digest = sha256 or sha256_file(src)
     track_id = local_track_id(digest)
     ext = checked.info.format if checked.info.format in audio.AUDIO_EXTENSIONS else src.suffix.lstrip(".").lower()
     try:
@@ -155,4 +196,4 @@ def import_file(path: str | Path, *, storage: Storage, max_duration_s: float | N
            "sha256": digest, "duration_s": checked.duration_s, "sample_rate": checked.info.sample_rate,
            "channels": checked.info.channels, "is_silent": checked.is_silent, "origin": "import",
            "source_path": str(src.resolve()), "created_at": now}
-    return LocalImport(track=track, audio=row)
+    return LocalImport(track=track, audio=row, warning=warning)

@@ -406,9 +406,17 @@ def build_command(*, executable: str, query: str, output: str, format: str, bitr
     return [*cmd, "--", "download", query]
 
 
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSW|PASSPHRASE|CREDENTIAL|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|COOKIE|"
+                          r"SESSION|AUTH|^SPOTIFY_CLIENT_", re.IGNORECASE)
+"""Names of environment variables spotdl never gets: it is handed our metadata as a ``.spotdl`` file,
+so it needs no Spotify credentials, and it has no business with any other secret."""
+
+
 def spotdl_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for spotdl: a wide plain console, UTF-8, unbuffered output."""
-    env = dict(os.environ if base is None else base)
+    """Environment for spotdl: ours minus every secret-looking variable (:data:`_SECRET_NAME`:
+    ``SPOTIFY_CLIENT_SECRET``, ``*_TOKEN``, ``*_API_KEY``...), with a wide plain console, UTF-8 and
+    unbuffered output."""
+    env = {k: v for k, v in (os.environ if base is None else base).items() if not _SECRET_NAME.search(k)}
     for name in ("FORCE_COLOR", "CLICOLOR_FORCE", "PYTHONSTARTUP"):
         env.pop(name, None)
     env.update({"COLUMNS": COLUMNS, "TERM": "dumb", "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8",

@@ -16,28 +16,19 @@ the outbox (:mod:`soundforge.events.outbox`) in the transaction that marks it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from ..catalog import Catalog, utcnow
 from ..errors import CatalogError
 from ..events import outbox
 from ..events.types import job_failed
+from .spec import params_hash
 
 __all__ = ["JobStore", "new_run_id", "params_hash"]
-
-
-def params_hash(params: Mapping[str, Any], *, version: str = "") -> str:
-    """Stable 16-hex-digit hash of a stage's parameters (canonical JSON) and its version."""
-    text = json.dumps({"params": dict(params), "version": version}, sort_keys=True, default=str,
-                      separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def new_run_id(stage: str) -> str:

@@ -13,6 +13,7 @@ the item's ``jobs`` row update. See ``docs/runner.md`` for a worked example.
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import math
@@ -44,11 +45,19 @@ class RemoteTraceback(Exception):
 
 @dataclass
 class _Running:
-    item: WorkItem
+    items: tuple[WorkItem, ...]
     attempt: int
-    job_id: int
+    job_ids: list[int]
     started: float
     deadline: float | None
+
+    @property
+    def item(self) -> WorkItem:
+        return self.items[0]
+
+    @property
+    def job_id(self) -> int:
+        return self.job_ids[0]
 
 
 def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Catalog,
@@ -56,7 +65,7 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
               force: bool = False, progress: Any = "auto", errors: str = "record", record: Record | None = None,
               existing: Existing | None = None, executor: str | Executor | None = None,
               breakers: BreakerBoard | None = None, retry: RetryPolicy | None = None,
-              run_id: str | None = None) -> Any:
+              run_id: str | None = None, chunk_size: int = 1) -> Any:
     """Run ``spec`` over ``items`` and return one result row per item.
 
     Parameters
@@ -96,6 +105,11 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
         Backoff and attempts (default: the stage's policy with ``max_attempts`` attempts).
     run_id : str, optional
         Id of this run in ``jobs.run_id`` (default: a new one).
+    chunk_size : int
+        Items per attempt, for stages whose spec is ``chunked`` (their work takes a list of payloads
+        and returns ``{key: result}``; e.g. one notebook execution for several tracks). Each item
+        keeps its own ``jobs`` row; the time limit of a chunk is ``timeout`` times its size; a chunk
+        that fails is split and its items run alone, so one bad item fails alone.
 
     Returns
     -------
@@ -118,6 +132,11 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     limit = spec.timeout_s if timeout is None else timeout
     if limit is not None and (not isinstance(limit, (int, float)) or not limit > 0):
         raise ConfigError(f"timeout must be a number of seconds > 0 (math.inf for none), got {timeout!r}.")
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}.")
+    if chunk_size > 1 and not spec.chunked:
+        raise ConfigError(f"Stage {spec.name!r} runs one item per attempt; chunk_size={chunk_size} needs a "
+                          "chunked stage.")
     policy = retry if retry is not None else spec.retry.with_attempts(spec.max_attempts)
     work_items = _work_items(items)
     reporter = make_reporter(progress)
@@ -127,8 +146,17 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
                timeout=None if limit is None or math.isinf(limit) else float(limit), force=force,
                reporter=reporter, errors=errors, record=record, existing=existing, executor=chosen,
                breakers=breakers if breakers is not None else BreakerBoard(), policy=policy,
-               run_id=run_id or new_run_id(spec.name))
+               run_id=run_id or new_run_id(spec.name), chunk_size=chunk_size)
     return run.execute()
+
+
+def _resources(group: Iterable[WorkItem]) -> dict[str, float]:
+    """What one attempt of ``group`` asks for: per resource, the most any of its items asks."""
+    wanted: dict[str, float] = {}
+    for item in group:
+        for name, amount in (item.resources or {}).items():
+            wanted[name] = max(wanted.get(name, 0.0), float(amount))
+    return wanted
 
 
 def _default_workers(spec: StageSpec, executor: Executor) -> int:
@@ -163,18 +191,19 @@ class _Run:
     def __init__(self, spec: StageSpec, items: list[WorkItem], *, catalog: Catalog, params: dict[str, Any],
                  workers: int, timeout: float | None, force: bool, reporter: Reporter, errors: str,
                  record: Record | None, existing: Existing | None, executor: Executor, breakers: BreakerBoard,
-                 policy: RetryPolicy, run_id: str) -> None:
+                 policy: RetryPolicy, run_id: str, chunk_size: int = 1) -> None:
         self.spec, self.items, self.catalog, self.params = spec, items, catalog, params
         self.workers, self.timeout, self.force, self.reporter = workers, timeout, force, reporter
         self.errors, self.record, self.existing, self.executor = errors, record, existing, executor
         self.board, self.policy, self.run_id = breakers, policy, run_id
+        self.chunk_size = chunk_size
         self.store = JobStore(catalog, stage=spec.name, params_hash=params_hash(params, version=spec.version),
                               run_id=run_id)
         self.rows: dict[str, dict[str, Any]] = {}
         self.spent: dict[str, float] = {}
         self.running: dict[int, _Running] = {}
-        self.todo: deque[tuple[WorkItem, int]] = deque()
-        self.retries: list[tuple[float, int, WorkItem, int]] = []
+        self.todo: deque[tuple[tuple[WorkItem, ...], int]] = deque()
+        self.retries: list[tuple[float, int, tuple[WorkItem, ...], int]] = []
         self.ids = itertools.count(1)
         self.stop_error: BaseException | None = None
         self.last_event = time.monotonic()
@@ -221,13 +250,16 @@ class _Run:
 
     def _plan(self) -> None:
         done = {} if self.force else self.store.done_inputs()
+        pending: list[WorkItem] = []
         for item in self.items:
             if item.input_hash in done.get(item.key, ()):
                 row = self._existing_row(item)
                 if row is not None:
                     self._final(item, "skipped", attempts=0, values=row)
                     continue
-            self.todo.append((item, 1))
+            pending.append(item)
+        for start in range(0, len(pending), self.chunk_size):
+            self.todo.append((tuple(pending[start:start + self.chunk_size]), 1))
 
     def _existing_row(self, item: WorkItem) -> dict[str, Any] | None:
         if self.existing is None:
@@ -255,14 +287,15 @@ class _Run:
             for msg in messages:
                 if isinstance(msg, Progress) and msg.task_id in self.running:
                     run = self.running[msg.task_id]
-                    self.emit("item_progress", item=run.item.key, attempt=run.attempt, percent=msg.percent,
-                              message=msg.message)
+                    for item in run.items:
+                        self.emit("item_progress", item=item.key, attempt=run.attempt, percent=msg.percent,
+                                  message=msg.message)
                 elif isinstance(msg, Result) and msg.task_id in self.running:
                     self._on_result(self.running.pop(msg.task_id), msg.outcome)
             if time.monotonic() - self.last_event >= TICK_S:
                 self.emit("tick")
 
-    def _next_ready(self) -> tuple[WorkItem, int] | None:
+    def _next_ready(self) -> tuple[tuple[WorkItem, ...], int] | None:
         if self.retries and self.retries[0][0] <= time.monotonic():
             _, _, item, attempt = heapq.heappop(self.retries)
             return item, attempt
@@ -279,70 +312,101 @@ class _Run:
         return max(0.0, wake - now)
 
     # -- attempts ------------------------------------------------------------------------
-    def _dispatch(self, item: WorkItem, attempt: int) -> None:
+    def _dispatch(self, group: tuple[WorkItem, ...], attempt: int) -> None:
         spec = self.spec
         if spec.service is not None:
             try:
                 self.board[spec.service].allow()
             except CircuitOpen as exc:
                 text = f"CircuitOpen: {exc}"
-                self.store.add_failed(item.key, input_hash=item.input_hash, attempt=attempt, error=text,
-                                      error_type="CircuitOpen")
-                self._final(item, "failed", attempts=attempt, error=text, exc=exc)
+                for item in group:
+                    self.store.add_failed(item.key, input_hash=item.input_hash, attempt=attempt, error=text,
+                                          error_type="CircuitOpen")
+                    self._final(item, "failed", attempts=attempt, error=text, exc=exc)
                 return
-        job_id = self.store.start(item.key, input_hash=item.input_hash, attempt=attempt)
+        job_ids = [self.store.start(item.key, input_hash=item.input_hash, attempt=attempt) for item in group]
         now = time.monotonic()
-        deadline = None if self.timeout is None else now + self.timeout
-        task = Task(task_id=next(self.ids), stage=spec.name, item=item.key, attempt=attempt, work=spec.work,
-                    payload=item.key if item.payload is None else item.payload, params=self.params,
-                    deadline=deadline, resources=dict(item.resources or {}))
-        run = _Running(item=item, attempt=attempt, job_id=job_id, started=now, deadline=deadline)
+        deadline = None if self.timeout is None else now + self.timeout * len(group)
+        payloads = [item.key if item.payload is None else item.payload for item in group]
+        first = group[0].key
+        task = Task(task_id=next(self.ids), stage=spec.name,
+                    item=first if len(group) == 1 else f"{first} (+{len(group) - 1})", attempt=attempt,
+                    work=spec.work, payload=payloads if spec.chunked else payloads[0], params=self.params,
+                    deadline=deadline, resources=_resources(group))
+        run = _Running(items=group, attempt=attempt, job_ids=job_ids, started=now, deadline=deadline)
         try:
             self.executor.submit(task)
         except StageError as exc:
             self._on_result(run, Outcome(ok=False, error=exc, error_type=type(exc).__name__))
             return
         self.running[task.task_id] = run
-        self.emit("item_start", item=item.key, attempt=attempt)
+        for item in group:
+            self.emit("item_start", item=item.key, attempt=attempt)
 
     def _on_result(self, run: _Running, outcome: Outcome) -> None:
         took = time.monotonic() - run.started
-        self.spent[run.item.key] = self.spent.get(run.item.key, 0.0) + took
+        share = took / len(run.items)
+        for item in run.items:
+            self.spent[item.key] = self.spent.get(item.key, 0.0) + share
         if not outcome.ok:
             self._on_failure(run, outcome, took)
             return
-        value = outcome.value
-        try:
-            values = self.spec.row(value)
-            write = None
-            if self.record is not None and not isinstance(value, Skipped):
-                record, item = self.record, run.item
-
-                def write(conn: sqlite3.Connection) -> None:
-                    record(conn, item, value)
-
-            self.store.finish(run.job_id, status="done", duration_s=took, record=write)
-        except Exception as exc:
-            self._on_failure(run, Outcome(ok=False, error=exc, error_type=type(exc).__name__), took)
+        if self.spec.chunked:
+            results = outcome.value
+            missing = [i.key for i in run.items if not isinstance(results, Mapping) or i.key not in results]
+            if missing:
+                exc = StageError(f"Stage {self.spec.name!r} returned no result for {missing[:3]}; a chunked "
+                                 "stage's work returns {key: result} for every item it was given.")
+                self._on_failure(run, Outcome(ok=False, error=exc, error_type="StageError"), took)
+                return
+            values_by_item = [(item, job_id, results[item.key]) for item, job_id in zip(run.items, run.job_ids,
+                                                                                         strict=True)]
+        else:
+            values_by_item = [(run.item, run.job_id, outcome.value)]
+        finals = []
+        for item, job_id, value in values_by_item:
+            try:
+                values = self.spec.row(value)
+                write = None
+                if self.record is not None and not isinstance(value, Skipped):
+                    write = functools.partial(_record_one, self.record, item, value)
+                self.store.finish(job_id, status="done", duration_s=share, record=write)
+            except Exception as exc:
+                failed = Outcome(ok=False, error=exc, error_type=type(exc).__name__)
+                self._on_failure(_Running(items=(item,), attempt=run.attempt, job_ids=[job_id],
+                                          started=run.started, deadline=run.deadline), failed, share)
+                continue
+            finals.append((item, value, values))
+        if not finals:
             return
         self._feed_breaker(outcome, None)
-        if isinstance(value, Skipped):
-            self._final(run.item, "skipped", attempts=run.attempt, values=values, message=value.reason or None)
-        else:
-            self._final(run.item, "done", attempts=run.attempt, values=values)
+        for item, value, values in finals:
+            if isinstance(value, Skipped):
+                self._final(item, "skipped", attempts=run.attempt, values=values, message=value.reason or None)
+            else:
+                self._final(item, "done", attempts=run.attempt, values=values)
 
     def _on_failure(self, run: _Running, outcome: Outcome, took: float) -> None:
         exc = outcome.error if outcome.error is not None else StageError("unknown failure")
         if outcome.traceback and exc.__traceback__ is None and exc.__cause__ is None:
             exc.__cause__ = RemoteTraceback(outcome.traceback)
         text = outcome.error_text
+        if len(run.items) > 1 and self.stop_error is None:
+            # A chunk failed: each of its items runs alone next, first in line, so one bad item fails alone.
+            for job_id in run.job_ids:
+                self.store.finish(job_id, status="failed", duration_s=took / len(run.items), error=text,
+                                  error_type=outcome.error_type, retrying=True)
+            self.todo.extendleft(((item,), run.attempt + 1) for item in reversed(run.items))
+            for item in run.items:
+                self.emit("item_retry", item=item.key, attempt=run.attempt, error=text, delay_s=0.0)
+            return
         retry = self.stop_error is None and self.policy.should_retry(exc, attempt=run.attempt)
         self.store.finish(run.job_id, status="failed", duration_s=took, error=text, error_type=outcome.error_type,
                           retrying=retry)
         self._feed_breaker(outcome, exc)
         if retry:
             delay = self.policy.delay(attempt=run.attempt)
-            heapq.heappush(self.retries, (time.monotonic() + delay, next(self.ids), run.item, run.attempt + 1))
+            heapq.heappush(self.retries, (time.monotonic() + delay, next(self.ids), run.items, run.attempt + 1))
             self.emit("item_retry", item=run.item.key, attempt=run.attempt, error=text, delay_s=delay)
             return
         self._final(run.item, "failed", attempts=run.attempt, error=text, exc=exc)
@@ -365,10 +429,13 @@ class _Run:
             del self.running[task_id]
             how = ("its worker process and the processes it started were killed" if self.executor.hard_cancel
                    else "it was told to stop and the subprocesses it registered were killed")
+            limit = (self.timeout or 0.0) * len(run.items)
+            what = (f"item {run.item.key!r}" if len(run.items) == 1
+                    else f"chunk of {len(run.items)} items ({', '.join(i.key for i in run.items[:3])}...)")
             exc = ItemTimeout(
-                f"{self.spec.name} item {run.item.key!r} ran past its {self.timeout:g} s time limit (attempt "
+                f"{self.spec.name} {what} ran past its {limit:g} s time limit (attempt "
                 f"{run.attempt}): {how}. Give it more time with timeout=, or find out why it hangs.",
-                item=run.item.key, timeout_s=self.timeout)
+                item=run.item.key, timeout_s=limit)
             self._on_result(run, Outcome(ok=False, error=exc, error_type="ItemTimeout"))
 
     def _abort(self, why: str) -> None:
@@ -377,16 +444,18 @@ class _Run:
             self.executor.cancel(task_id)
             del self.running[task_id]
             text = f"ItemCancelled: stopped because {why}."
-            took = time.monotonic() - run.started
-            self.spent[run.item.key] = self.spent.get(run.item.key, 0.0) + took
-            # the catalog may be what failed: then the row stays 'running' until the next run marks it
-            with contextlib.suppress(Exception):
-                self.store.finish(run.job_id, status="failed", duration_s=took, error=text,
-                                  error_type="ItemCancelled")
-            self._final(run.item, "failed", attempts=run.attempt, error=text)
-        pending = [(i, a - 1) for _, _, i, a in self.retries] + [(i, a - 1) for i, a in self.todo]
-        for item, attempts in pending:
-            self._final(item, "failed", attempts=attempts, error=f"ItemCancelled: not run because {why}.")
+            share = (time.monotonic() - run.started) / len(run.items)
+            for item, job_id in zip(run.items, run.job_ids, strict=True):
+                self.spent[item.key] = self.spent.get(item.key, 0.0) + share
+                # the catalog may be what failed: then the row stays 'running' until the next run marks it
+                with contextlib.suppress(Exception):
+                    self.store.finish(job_id, status="failed", duration_s=share, error=text,
+                                      error_type="ItemCancelled")
+                self._final(item, "failed", attempts=run.attempt, error=text)
+        pending = [(g, a - 1) for _, _, g, a in self.retries] + [(g, a - 1) for g, a in self.todo]
+        for group, attempts in pending:
+            for item in group:
+                self._final(item, "failed", attempts=attempts, error=f"ItemCancelled: not run because {why}.")
         self.retries.clear()
         self.todo.clear()
 
@@ -394,6 +463,9 @@ class _Run:
     def _final(self, item: WorkItem, status: str, *, attempts: int, values: Mapping[str, Any] | None = None,
                error: str | None = None, exc: BaseException | None = None, message: str | None = None) -> None:
         took = self.spent.get(item.key, 0.0)
+        context = getattr(exc, "context", None)
+        if isinstance(context, Mapping) and values is None:  # a failure may carry the stage's columns
+            values = {c: context[c] for c in self.spec.columns if c in context}
         self.rows[item.key] = {**(values or {}), self.spec.key: item.key, "status": status, "error": error,
                                "attempts": attempts, "seconds_taken": took}
         self.emit("item_end", item=item.key, attempt=attempts, status=status, error=error, seconds_taken=took,
@@ -406,3 +478,7 @@ class _Run:
 
         rows = [self.rows[i.key] for i in self.items if i.key in self.rows]
         return frame(rows, self.spec.result_columns())
+
+
+def _record_one(record: Record, item: WorkItem, value: Any, conn: sqlite3.Connection) -> None:
+    record(conn, item, value)

@@ -5,6 +5,8 @@ Stages import what they need of the engine from here only (``ItemContext`` inclu
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -16,7 +18,7 @@ from ..storage import validate_id
 from .context import ItemContext
 from .resilience import RetryPolicy
 
-__all__ = ["RESULT_COLUMNS", "Existing", "ItemContext", "Record", "Skipped", "StageSpec", "WorkItem"]
+__all__ = ["RESULT_COLUMNS", "Existing", "ItemContext", "Record", "Skipped", "StageSpec", "WorkItem", "params_hash"]
 
 RESULT_COLUMNS: dict[str, str] = {"status": "string", "error": "string", "attempts": "Int64",
                                   "seconds_taken": "float64"}
@@ -39,8 +41,9 @@ class StageSpec:
         ``work(payload, ctx) -> result``: a top-level function (picklable for
         processes) doing one item. ``result`` is a mapping of the stage's columns,
         an object with ``to_row()``, :class:`Skipped`, or anything ``record`` understands.
-    executor : {"thread", "process"}
-        Default executor: threads for I/O-bound stages, processes for CPU-bound ones.
+    executor : str
+        Default executor (a name in :data:`soundforge.runner.executors.EXECUTORS`): threads for
+        I/O-bound stages, processes for CPU-bound ones.
     workers : int or None
         Default concurrency; ``None`` means ``os.cpu_count()``.
     max_attempts : int
@@ -57,6 +60,9 @@ class StageSpec:
         Stage code version, hashed with the parameters: bump it to redo done items.
     retry : RetryPolicy
         Backoff shape (its ``attempts`` is replaced by ``max_attempts``).
+    chunked : bool
+        ``work`` takes a list of payloads and returns ``{key: result}`` (``run_stage(chunk_size=)``
+        groups items into one attempt, e.g. one notebook execution for several tracks).
     """
 
     name: str
@@ -70,11 +76,13 @@ class StageSpec:
     key: str = "track_id"
     version: str = "1"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    chunked: bool = False
 
     def __post_init__(self) -> None:
         validate_id(self.name, kind="stage name")
-        if self.executor not in ("thread", "process"):
-            raise ConfigError(f"Stage {self.name!r}: executor must be 'thread' or 'process', got {self.executor!r}.")
+        if not isinstance(self.executor, str) or not self.executor.isidentifier():
+            raise ConfigError(f"Stage {self.name!r}: executor must be a registered executor name such as 'thread' "
+                              f"or 'process', got {self.executor!r}.")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise ConfigError(f"Stage {self.name!r}: workers must be an integer >= 1 or None, got {self.workers!r}.")
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
@@ -145,3 +153,10 @@ class Skipped:
 
     row: Mapping[str, Any] = field(default_factory=dict)
     reason: str = ""
+
+
+def params_hash(params: Mapping[str, Any], *, version: str = "") -> str:
+    """Stable 16-hex-digit hash of a stage's parameters (canonical JSON) and its version."""
+    text = json.dumps({"params": dict(params), "version": version}, sort_keys=True, default=str,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -157,7 +157,7 @@ def separate(path: str | os.PathLike[str], *, model: str = "dsp", out_dir: str |
              progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
              timeout_s: float | None = None, tmp_dir: str | os.PathLike[str] | None = None,
              max_duration_s: float | None = 4 * 3600.0, ffmpeg: str = "ffmpeg", registry: Registry = REGISTRY,
-             **opts: Any) -> dict[str, Path]:
+             on_warning: Callable[[str], None] | None = None, **opts: Any) -> dict[str, Path]:
     """Separate one audio file into stems written as ``out_dir/<stem>.flac``.
 
     Memory stays bounded whatever the track length: the audio is decoded,
@@ -191,6 +191,9 @@ def separate(path: str | os.PathLike[str], *, model: str = "dsp", out_dir: str |
         ffmpeg executable for formats soundfile cannot decode.
     registry : Registry
         Where backends are looked up.
+    on_warning : callable, optional
+        ``on_warning(message)`` for what the user should know about the stems (samples above full
+        scale that had to be clipped: stems never clip silently).
     **opts
         Backend options. ``dsp``: ``chunk_s``. demucs: ``device`` (``"auto"``, ``"cpu"``,
         ``"cuda"``, ``"cuda:1"``, ``"mps"``), ``segment``, ``overlap``, ``shifts``, ``jobs``,
@@ -218,6 +221,10 @@ def separate(path: str | os.PathLike[str], *, model: str = "dsp", out_dir: str |
         from .auto import choose_model
 
         model = choose_model(repo=opts.get("repo")).model
+    elif isinstance(model, str) and ":" not in model and registry is REGISTRY:
+        from .auto import check_model
+
+        check_model(model, repo=opts.get("repo"))
     backend, name = resolve(model, registry=registry)
     options = backend.options(name, **opts)
     if timeout_s is not None and not timeout_s > 0:
@@ -225,7 +232,8 @@ def separate(path: str | os.PathLike[str], *, model: str = "dsp", out_dir: str |
     from .. import audio
 
     info = audio.probe(Path(path), max_duration_s=max_duration_s, ffmpeg=ffmpeg)
-    control = Control(progress=progress, cancel=cancel, timeout_s=timeout_s, what=str(info.path))
+    control = Control(progress=progress, cancel=cancel, timeout_s=timeout_s, what=str(info.path),
+                      on_warning=on_warning)
     control.report(0.0)
     result = backend.separate(AudioSource(info, ffmpeg=ffmpeg), model=name, out_dir=Path(out_dir), options=options,
                               control=control, tmp_dir=Path(tmp_dir) if tmp_dir is not None else None)

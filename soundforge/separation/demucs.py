@@ -370,7 +370,9 @@ class DemucsSeparator:
             tail = resample({s: np.zeros((info.channels, 0), dtype=np.float32) for s in sources}, last=True)
             writer.write(tail)
             control.check()
-            return writer.commit()
+            paths = writer.commit()
+            control.clipping(writer)
+            return paths
 
 
 def _model_segment(net: Any) -> float:

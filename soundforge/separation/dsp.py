@@ -308,4 +308,6 @@ class DspSeparator:
             for part in join_windows(separated(), plan):
                 writer.write(part)
             control.check()
-            return writer.commit()
+            paths = writer.commit()
+            control.clipping(writer)
+            return paths

@@ -97,10 +97,15 @@ class Control:
         Seconds allowed from now; past it :meth:`check` raises :class:`~soundforge.errors.ItemTimeout`.
     what : str
         Names the work in error messages (e.g. the input file).
+    on_warning : callable, optional
+        ``on_warning(message)`` for what the user should know about a finished result (clipped stems).
     """
 
     def __init__(self, *, progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
-                 timeout_s: float | None = None, what: str = "separation") -> None:
+                 timeout_s: float | None = None, what: str = "separation",
+                 on_warning: Callable[[str], None] | None = None) -> None:
+        self._on_warning = on_warning
+        self.warnings: list[str] = []
         self._progress = progress
         self._cancel = cancel
         self._timeout_s = timeout_s
@@ -124,6 +129,20 @@ class Control:
             return
         self._last = value
         self._progress(value)
+
+    def warn(self, message: str) -> None:
+        """Record a warning about the result (kept in :attr:`warnings`, passed to ``on_warning``)."""
+        self.warnings.append(message)
+        if self._on_warning is not None:
+            self._on_warning(message)
+
+    def clipping(self, writer: StemWriter) -> None:
+        """Warn when ``writer`` had to clip samples to full scale (stems never clip silently)."""
+        if writer.clipped:
+            total = max(1, writer.written * writer.channels * len(writer.stems))
+            self.warn(f"{writer.clipped} stem samples ({100.0 * writer.clipped / total:.3g} %) of {self.what} were "
+                      f"above full scale and were clipped (peak {writer.peak:.4g}); lower the input level "
+                      "and separate again with force=True for unclipped stems")
 
     @property
     def percent(self) -> float:
@@ -301,6 +320,7 @@ class StemWriter:
         self.frames = frames
         self.written = 0
         self.clipped = 0
+        self.peak = 0.0
         self._files: dict[str, Any] = {}
         self._tmp: dict[str, Path] = {}
         try:
@@ -347,6 +367,7 @@ class StemWriter:
             over = np.abs(block) > PCM24_MAX
             if over.any():
                 self.clipped += int(over.sum())
+                self.peak = max(self.peak, float(np.max(np.abs(block))))
                 block = np.clip(block, -1.0, PCM24_MAX)
             self._write(name, block.T)
         self.written += take

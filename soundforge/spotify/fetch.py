@@ -25,7 +25,16 @@ from typing import Any
 
 from ..catalog import utcnow
 from .client import DEFAULT_INCLUDE_GROUPS, SpotifyClient
-from .models import SKIP_COLUMNS, TRACK_COLUMNS, Skip, TrackRow, playlist_entry, track_reason, track_row
+from .models import (
+    SKIP_COLUMNS,
+    TRACK_COLUMNS,
+    Skip,
+    TrackRow,
+    check_answer,
+    playlist_entry,
+    track_reason,
+    track_row,
+)
 from .urls import SpotifyRef, is_spotify_id
 
 __all__ = ["FetchProgress", "FetchResult", "fetch_ref", "results_dataframe"]
@@ -175,10 +184,11 @@ def fetch_ref(client: SpotifyClient, ref: SpotifyRef, *, market: str | None = No
     """
     collector = _Collector(ref, fetched_at or utcnow(), on_page)
     if ref.kind == "track":
-        collector.add(client.track(ref.id, market=market), position=0)
+        answer = check_answer(client.track(ref.id, market=market), kind="track", asked=ref.id, what=ref.url)
+        collector.add(answer, position=0)
         collector.page_done(total=1)
     elif ref.kind == "album":
-        album = client.album(ref.id, market=market)
+        album = check_answer(client.album(ref.id, market=market), kind="album", asked=ref.id, what=ref.url)
         collector.page_done()
         _album_tracks(client, collector, album, market=market)
     elif ref.kind == "playlist":

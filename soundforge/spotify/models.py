@@ -24,7 +24,8 @@ from typing import Any
 
 from .urls import is_spotify_id
 
-__all__ = ["SKIP_COLUMNS", "TRACK_COLUMNS", "Skip", "TrackRow", "playlist_entry", "track_reason", "track_row"]
+__all__ = ["SKIP_COLUMNS", "TRACK_COLUMNS", "Skip", "TrackRow", "check_answer", "malformed", "playlist_entry",
+           "track_reason", "track_row"]
 
 TRACK_COLUMNS: dict[str, str] = {
     "track_id": "string", "name": "string", "artists": "object", "artist_ids": "object", "album": "string",
@@ -157,7 +158,75 @@ def track_reason(obj: Mapping[str, Any]) -> str | None:
         return "episode"
     if not is_spotify_id(obj.get("id")):
         return "no id" if obj.get("id") is None else "malformed id"
+    problem = malformed(obj)
+    return f"malformed track object ({problem})" if problem else None
+
+
+def malformed(obj: Mapping[str, Any]) -> str | None:
+    """What makes a track object unfit to store (``None`` when it is fine): a missing or empty ``name``,
+    a ``duration_ms`` that is not a whole number >= 0, ``artists`` that is not a list of objects with a
+    name, or a ``type`` other than ``track``."""
+    if obj.get("type") not in (None, "track"):
+        return f"type {str(obj.get('type'))[:40]!r} instead of 'track'"
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        if name is None or isinstance(name, str):
+            return "no name"
+        return f"a name that is not text ({type(name).__name__})"
+    duration = obj.get("duration_ms")
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration < 0:
+        return "no duration_ms" if duration is None else f"an unusable duration_ms {str(duration)[:40]!r}"
+    artists = obj.get("artists")
+    if not isinstance(artists, list) or any(not isinstance(a, Mapping) or not isinstance(a.get("name"), str)
+                                            for a in artists):
+        return "artists that are not a list of named artists"
     return None
+
+
+def check_answer(obj: Any, *, kind: str, asked: str, what: str) -> Mapping[str, Any]:
+    """Refuse an answer that is not an object of ``kind`` with id ``asked`` (track relinking allowed).
+
+    Parameters
+    ----------
+    obj : Any
+        The decoded JSON answer.
+    kind : str
+        ``"track"``, ``"album"``...
+    asked : str
+        The id that was requested.
+    what : str
+        The link, for the message.
+
+    Returns
+    -------
+    Mapping
+        ``obj``.
+
+    Raises
+    ------
+    SpotifyBadResponse
+        Not a JSON object, another type, another id, or (tracks) :func:`malformed`.
+    """
+    from ..errors import SpotifyBadResponse
+
+    def bad(why: str) -> SpotifyBadResponse:
+        return SpotifyBadResponse(f"Spotify's answer for {what} cannot be used: {why}. Nothing was stored for it; "
+                                  "try again later, and report it if it persists.", url=what)
+
+    if not isinstance(obj, Mapping):
+        raise bad(f"it is {type(obj).__name__}, not a {kind} object")
+    if obj.get("type") not in (None, kind):
+        raise bad(f"it describes a {str(obj.get('type'))[:40]!r}, not a {kind}")
+    got = obj.get("id")
+    linked = _mapping(obj.get("linked_from")).get("id")
+    if got != asked and linked != asked:
+        raise bad(f"it describes {kind} {str(got)[:40]!r}, not {asked!r}" if got is not None else "it has no id")
+    problem = malformed(obj) if kind == "track" else None
+    if problem is None and kind != "track" and not (isinstance(obj.get("name"), str) and obj.get("name")):
+        problem = "no name"
+    if problem is not None:
+        raise bad(f"the {kind} object has {problem}")
+    return obj
 
 
 def track_row(obj: Mapping[str, Any], *, source_url: str, fetched_at: str,

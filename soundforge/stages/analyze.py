@@ -13,6 +13,7 @@ analyses with different parameters never overwrite each other.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,12 +23,12 @@ from ..catalog import Catalog, utcnow
 from ..errors import ConfigError
 from ..events import outbox
 from ..events.types import track_analyzed
-from ..runner.jobs import params_hash
-from ..runner.spec import ItemContext, StageSpec, WorkItem
+from ..runner.spec import ItemContext, StageSpec, WorkItem, params_hash
 from ..storage import Storage, validate_id
+from .base import Plan, RunOptions, StageEnv, require_tracks, track_ids
 
-__all__ = ["ANALYZE", "COLUMNS", "AnalyzeJob", "AnalyzeResult", "analysis_stem", "analyze_item", "analyze_items",
-           "existing_analysis", "feature_columns", "features_table", "record_analysis", "requested_tracks",
+__all__ = ["ANALYZE", "COLUMNS", "STAGE", "AnalyzeJob", "AnalyzeResult", "AnalyzeStage", "analysis_stem",
+           "analyze_item", "analyze_items", "existing_analysis", "feature_columns", "features_table", "record_analysis",
            "stage_params"]
 
 
@@ -181,30 +182,6 @@ def analyze_items(track_ids: list[str], *, catalog: Catalog, storage: Storage, p
     return items
 
 
-def requested_tracks(tracks: Any, *, catalog: Catalog) -> list[str]:
-    """Track ids from a DataFrame with ``track_id``, one id, ids, or ``None`` (every track with audio).
-
-    Raises
-    ------
-    ConfigError
-        A DataFrame without a ``track_id`` column.
-    InvalidIdError
-        An id that cannot name a file.
-    """
-    if tracks is None:
-        return [r["track_id"] for r in catalog.query("SELECT track_id FROM audio ORDER BY created_at, track_id")]
-    if hasattr(tracks, "columns"):
-        if "track_id" not in tracks.columns:
-            raise ConfigError("The DataFrame has no 'track_id' column; pass the output of ws.import_audio(...), "
-                              "ws.download(...) or ws.audio(), or a list of track ids.")
-        values: list[Any] = [v for v in tracks["track_id"] if isinstance(v, str)]
-    elif isinstance(tracks, str):
-        values = [tracks]
-    else:
-        values = list(tracks)
-    return list(dict.fromkeys(validate_id(v) for v in values))
-
-
 def features_table(catalog: Catalog, storage: Storage) -> Any:
     """The latest analysis of every track joined with its ``tracks`` row, scalar features as columns.
 
@@ -246,3 +223,22 @@ ANALYZE = StageSpec(name="analyze", work=analyze_item, executor="process", worke
                     columns=COLUMNS, version="1")
 """The analyze stage: one process per CPU (the analysis is CPU-bound numpy), one attempt (bad audio stays bad),
 30 minutes per track."""
+
+
+class AnalyzeStage:
+    """The analyze stage as one object: ``plan(env, options, tracks=, features=)``."""
+
+    spec = ANALYZE
+
+    def plan(self, env: StageEnv, options: RunOptions, /, *, tracks: Any = None,
+             features: Iterable[str] | None = None) -> Plan:
+        params = stage_params(features)
+        ids = track_ids(tracks, catalog=env.catalog)
+        require_tracks(env.catalog, ids, root=env.storage.root)
+        items = analyze_items(ids, catalog=env.catalog, storage=env.storage, params=params,
+                              max_duration_s=env.settings.max_audio_s)
+        return Plan(items=items, params=params, record=record_analysis,
+                    existing=functools.partial(existing_analysis, env.catalog, env.storage))
+
+
+STAGE = AnalyzeStage()

@@ -12,6 +12,7 @@ job row.
 
 from __future__ import annotations
 
+import functools
 import math
 import sqlite3
 import time
@@ -21,15 +22,16 @@ from typing import Any
 
 from ..catalog import Catalog, utcnow
 from ..config import Settings
-from ..errors import ConfigError, DownloadUnavailable, ItemCancelled, ItemTimeout
+from ..errors import DownloadUnavailable, ItemCancelled, ItemTimeout
 from ..events import outbox
 from ..events.types import track_downloaded
 from ..runner.spec import ItemContext, Skipped, StageSpec, WorkItem
-from ..storage import Storage, validate_id
+from ..storage import Storage
+from .base import Plan, RunOptions, StageEnv, track_ids
 
-__all__ = ["COLUMNS", "DOWNLOAD", "DownloadJob", "DownloadResult", "download_item", "download_items",
-           "audio_paths", "download_result_row", "existing_download", "record_download", "remove_replaced",
-           "requested_tracks", "tracks_without_audio"]
+__all__ = ["COLUMNS", "DOWNLOAD", "STAGE", "DownloadJob", "DownloadResult", "DownloadStage", "audio_paths",
+           "download_item", "download_items", "download_result_row", "existing_download", "record_download",
+           "remove_replaced", "table_rows", "tracks_without_audio"]
 
 COLUMNS = {"path": "string", "format": "string", "size_bytes": "Int64", "duration_s": "float64",
            "source_url": "string"}
@@ -239,33 +241,36 @@ def tracks_without_audio(catalog: Catalog, storage: Storage) -> list[str]:
     return [r["track_id"] for r in rows if r["path"] is None or not storage.resolve(r["path"]).is_file()]
 
 
-def requested_tracks(tracks: Any, *, catalog: Catalog, storage: Storage) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """Track ids (validated, de-duplicated, in order) and any metadata rows from what the user passed.
+def table_rows(tracks: Any) -> dict[str, dict[str, Any]]:
+    """Metadata rows of a table the caller passed as ``tracks`` (for tracks not yet in the catalog), by track id."""
+    if not hasattr(tracks, "columns") or "track_id" not in tracks.columns:
+        return {}
+    return {str(r["track_id"]): r for r in tracks.to_dict("records") if isinstance(r["track_id"], str)}
 
-    Parameters
-    ----------
-    tracks : DataFrame, str, iterable of str or None
-        A DataFrame with a ``track_id`` column, one id, ids, or ``None`` for
-        :func:`tracks_without_audio`.
 
-    Raises
-    ------
-    ConfigError
-        A DataFrame without ``track_id``.
-    InvalidIdError
-        An id that cannot name a file.
-    """
-    if tracks is None:
-        return tracks_without_audio(catalog, storage), {}
-    rows: dict[str, dict[str, Any]] = {}
-    if hasattr(tracks, "columns"):  # a DataFrame
-        if "track_id" not in tracks.columns:
-            raise ConfigError("The tracks DataFrame has no 'track_id' column; pass the output of ws.fetch(...) or "
-                              "ws.tracks(), or a list of track ids.")
-        rows = {str(r["track_id"]): r for r in tracks.to_dict("records")}
-        values: list[Any] = list(tracks["track_id"])
-    elif isinstance(tracks, str):
-        values = [tracks]
-    else:
-        values = list(tracks)
-    return list(dict.fromkeys(validate_id(v) for v in values)), rows
+class DownloadStage:
+    """The download stage as one object: ``plan(env, options, tracks=, format=, bitrate=)``."""
+
+    spec = DOWNLOAD
+
+    def plan(self, env: StageEnv, options: RunOptions, /, *, tracks: Any = None, format: str = "mp3",
+             bitrate: str = "320k") -> Plan:
+        from ..download import spotdl
+
+        fmt, rate = spotdl.check_options(format=format, bitrate=bitrate)
+        ids = track_ids(tracks, default=lambda: tracks_without_audio(env.catalog, env.storage))
+        items = download_items(ids, catalog=env.catalog, storage=env.storage, settings=env.settings, format=fmt,
+                               bitrate=rate, force=options.force, rows=table_rows(tracks))
+        if any(item.payload.present is None for item in items):
+            spotdl.preflight(env.settings)
+        before = audio_paths(env.catalog, ids) if options.force else {}
+
+        def finish(result: Any) -> Any:
+            remove_replaced(result, before, env.storage)
+            return result
+
+        return Plan(items=items, params={"format": fmt, "bitrate": rate}, record=record_download,
+                    existing=functools.partial(existing_download, env.catalog, env.storage), finish=finish)
+
+
+STAGE = DownloadStage()

@@ -16,22 +16,26 @@ and its rows come from the catalog, so re-running a notebook cell costs no reque
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import Catalog, utcnow
+from ..config import Settings
 from ..events import outbox
 from ..events.types import track_fetched
 from ..runner.spec import ItemContext, StageSpec, WorkItem
 from ..spotify import FetchProgress, FetchResult, HttpSpotifyClient, SpotifyClient, SpotifyRef, fetch_ref
 from ..spotify.models import TRACK_COLUMNS
+from .base import Plan, RunOptions, StageEnv
 
-__all__ = ["FETCH", "FETCH_COLUMNS", "LINK_COLUMNS", "ClientHolder", "FetchJob", "existing_fetch", "fetch_item",
-           "fetch_items", "link_summary", "record_fetch", "skipped_entries", "tracks_frame"]
+__all__ = ["FETCH", "FETCH_COLUMNS", "LINK_COLUMNS", "STAGE", "ClientHolder", "FetchJob", "FetchStage",
+           "existing_fetch", "fetch_item", "fetch_items", "link_summary", "make_client", "record_fetch",
+           "skipped_entries", "tracks_frame"]
 
 LINK_COLUMNS = {"kind": "string", "n_tracks": "Int64", "n_skipped": "Int64", "pages": "Int64",
                 "rows": "object", "skips": "object"}
@@ -70,6 +74,23 @@ class ClientHolder:
     def created(self) -> SpotifyClient | None:
         """The client if it was created, else ``None``."""
         return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Travels to other processes (Dask workers) as its factory only: each process builds its own
+        # client (and lock) from settings; a live client never leaves the process that made it.
+        return {"factory": self._factory}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["factory"])  # type: ignore[misc]
+
+
+def make_client(settings: Settings, *, market: str, **options: Any) -> SpotifyClient:
+    """A Spotify client for a workspace's settings (its token cache under ``<home>/.cache/spotify/``).
+
+    Top-level, so a :class:`ClientHolder` built on it can be sent to other processes.
+    """
+    options.setdefault("token_cache", settings.home / ".cache" / "spotify")
+    return HttpSpotifyClient(settings=settings, market=market, **options)
 
 
 @dataclass(frozen=True)
@@ -252,3 +273,40 @@ def skipped_entries(links: Any) -> list[dict[str, Any]]:
 FETCH = StageSpec(name="fetch", work=fetch_item, executor="thread", workers=4, max_attempts=3, service="spotify",
                   columns=LINK_COLUMNS, key="source_url", version="1")
 """The fetch stage: 4 threads, 3 attempts for transient errors, the ``spotify`` breaker per request."""
+
+
+class FetchStage:
+    """The fetch stage as one object: ``plan(env, options, urls=, market=, include_groups=, client=)``."""
+
+    spec = FETCH
+
+    def plan(self, env: StageEnv, options: RunOptions, /, *, urls: str | Iterable[str], market: str | None = None,
+             include_groups: Iterable[str] = ("album", "single"), client: SpotifyClient | None = None) -> Plan:
+        from ..spotify import parse_urls
+        from ..spotify.client import market_code
+
+        links = [urls] if isinstance(urls, str) else list(urls)
+        refs = list(dict.fromkeys(parse_urls(links)))
+        chosen = market_code(market if market is not None else env.settings.market)
+        groups = tuple(include_groups)
+        factory: Callable[[], SpotifyClient] = (
+            (lambda: client) if client is not None else functools.partial(make_client, env.settings, market=chosen))
+        holder = ClientHolder(factory)
+        items = fetch_items(refs, client=holder, market=chosen, include_groups=groups)
+
+        def finish(result: Any) -> Any:
+            df = tracks_frame(result)
+            df.attrs["links"] = link_summary(result)
+            df.attrs["skipped_entries"] = skipped_entries(result)
+            return df
+
+        def close() -> None:
+            done = getattr(holder.created, "close", None)
+            if client is None and callable(done):
+                done()
+
+        return Plan(items=items, params={"market": chosen, "include_groups": list(groups)}, record=record_fetch,
+                    existing=functools.partial(existing_fetch, env.catalog), finish=finish, close=close)
+
+
+STAGE = FetchStage()

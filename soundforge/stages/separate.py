@@ -12,6 +12,7 @@ audio) is ``skipped`` as long as its stem files are still there.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -22,18 +23,20 @@ from ..catalog import Catalog, utcnow
 from ..errors import AudioError
 from ..events import outbox
 from ..events.types import track_separated
-from ..runner.spec import ItemContext, StageSpec, WorkItem
+from ..runner.spec import ItemContext, StageSpec, WorkItem, params_hash
 from ..storage import Storage
+from .base import Plan, RunOptions, StageEnv, require_tracks, track_ids
 
 __all__ = ["COLUMNS", "SEPARATE", "STEM_COLUMNS", "SeparateJob", "existing_stems", "plan_items", "record_stems",
-           "player", "separate_item", "stem_order", "stem_rows", "track_ids"]
+           "player", "separate_item", "stem_order", "stem_rows", "STAGE", "SeparateStage"]
 
-COLUMNS = {"model": "string", "params_hash": "string", "duration_s": "float64", "stems": "object"}
+COLUMNS = {"model": "string", "params_hash": "string", "duration_s": "float64", "stems": "object",
+           "warning": "string"}
 """Per-track result columns of the stage (``stems``: list of dicts, one per stem)."""
 
 STEM_COLUMNS = {"track_id": "string", "model": "string", "stem": "string", "path": "string", "status": "string",
                 "error": "string", "duration_s": "float64", "seconds_taken": "float64", "sample_rate": "Int64",
-                "channels": "Int64", "params_hash": "string", "attempts": "Int64"}
+                "channels": "Int64", "params_hash": "string", "attempts": "Int64", "warning": "string"}
 """Columns and dtypes of :meth:`Workspace.separate`'s result: one row per stem."""
 
 
@@ -81,10 +84,11 @@ def separate_item(job: SeparateJob, ctx: ItemContext) -> dict[str, Any]:
         raise AudioError(f"Track {job.track_id} has no audio in this workspace; import or download it first "
                          "(ws.import_audio / ws.download).", reason="missing", track_id=job.track_id)
     start = time.perf_counter()
+    notes: list[str] = []
     with job.storage.scratch_dir("separate-") as scratch:
         paths = separate(job.audio_path, model=job.model, out_dir=scratch, progress=lambda p: ctx.report(percent=p),
                          cancel=ctx.cancelled, max_duration_s=job.max_duration_s, ffmpeg=job.ffmpeg,
-                         **job.options)
+                         on_warning=notes.append, **job.options)
         info = audio.probe(next(iter(paths.values())), max_duration_s=None)
         ctx.check()
         finals = {stem: job.storage.move_into_place(path, job.storage.stem_path(job.track_id, job.model, stem))
@@ -92,7 +96,8 @@ def separate_item(job: SeparateJob, ctx: ItemContext) -> dict[str, Any]:
     took = time.perf_counter() - start
     stems = [{"stem": stem, "path": str(path), "sample_rate": info.sample_rate, "channels": info.channels,
               "duration_s": info.duration_s, "seconds_taken": took} for stem, path in finals.items()]
-    return {"model": job.model, "params_hash": job.params_hash, "duration_s": info.duration_s, "stems": stems}
+    return {"model": job.model, "params_hash": job.params_hash, "duration_s": info.duration_s, "stems": stems,
+            "warning": "; ".join(notes) or None}
 
 
 def record_stems(conn: sqlite3.Connection, item: WorkItem, result: Mapping[str, Any]) -> None:
@@ -148,7 +153,8 @@ def stem_rows(result: Any, *, expected: tuple[str, ...]) -> Any:
     for rec in result.to_dict("records"):
         base = {"track_id": rec["track_id"], "model": rec.get("model"), "status": rec["status"],
                 "error": rec["error"], "seconds_taken": rec["seconds_taken"], "attempts": rec["attempts"],
-                "params_hash": rec.get("params_hash"), "duration_s": rec.get("duration_s")}
+                "params_hash": rec.get("params_hash"), "duration_s": rec.get("duration_s"),
+                "warning": rec.get("warning") if isinstance(rec.get("warning"), str) else None}
         stems = rec.get("stems")
         if isinstance(stems, list) and stems:
             for s in stems:
@@ -180,25 +186,6 @@ def stem_order(table: Any) -> Any:
     ranks = [rank(m, s) for m, s in zip(table["model"], table["stem"], strict=True)]
     return (table.assign(_rank=ranks).sort_values(["track_id", "model", "_rank", "stem"], kind="stable")
             .drop(columns="_rank").reset_index(drop=True))
-
-
-def track_ids(tracks: Any, *, catalog: Catalog) -> list[str]:
-    """Track ids from ``None`` (every track with audio), an id, ids, or a DataFrame/Series with ``track_id``."""
-    from ..errors import ConfigError
-    from ..storage import validate_id
-
-    if tracks is None:
-        ids = [r["track_id"] for r in catalog.query("SELECT track_id FROM audio ORDER BY created_at, track_id")]
-    elif isinstance(tracks, str):
-        ids = [tracks]
-    elif hasattr(tracks, "columns"):
-        if "track_id" not in tracks.columns:
-            raise ConfigError("The tracks DataFrame has no 'track_id' column; pass ws.audio(), ws.tracks(), the "
-                              "result of a stage, or a list of track ids.")
-        ids = [t for t in tracks["track_id"].tolist() if isinstance(t, str)]
-    else:
-        ids = [str(t) for t in tracks]
-    return [validate_id(t) for t in dict.fromkeys(ids)]
 
 
 def plan_items(ids: list[str], *, catalog: Catalog, storage: Storage, model: str, options: Mapping[str, Any],
@@ -253,3 +240,32 @@ SEPARATE = StageSpec(name="separate", work=separate_item, executor="process", wo
                      columns=COLUMNS, version="1")
 """The separate stage: one worker process by default (a demucs model is large; more workers need more memory)."""
 
+
+class SeparateStage:
+    """The separate stage as one object: ``plan(env, options, tracks=, model=, device=, **backend_options)``."""
+
+    spec = SEPARATE
+
+    def plan(self, env: StageEnv, options: RunOptions, /, *, tracks: Any = None, model: str = "auto",
+             device: str = "auto", **backend_options: Any) -> Plan:
+        from ..separation.setup import prepare
+
+        ready = prepare(model, device=device, repo=env.settings.demucs_repo, offline=env.settings.offline,
+                        **backend_options)
+        ids = track_ids(tracks, catalog=env.catalog)
+        require_tracks(env.catalog, ids, root=env.storage.root)
+        items = plan_items(ids, catalog=env.catalog, storage=env.storage, model=ready.model, options=ready.options,
+                           params_hash=params_hash(dict(ready.params), version=SEPARATE.version), stems=ready.stems,
+                           max_duration_s=env.settings.max_audio_s, ffmpeg=env.settings.ffmpeg)
+
+        def finish(result: Any) -> Any:
+            rows = stem_rows(result, expected=ready.stems)
+            rows.attrs["model"] = ready.model
+            rows.attrs["model_reason"] = ready.reason
+            return rows
+
+        return Plan(items=items, params=dict(ready.params), record=record_stems,
+                    existing=functools.partial(existing_stems, env.catalog), finish=finish)
+
+
+STAGE = SeparateStage()

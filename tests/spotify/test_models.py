@@ -107,7 +107,10 @@ def test_playlist_entry_odd_shapes() -> None:
 
 
 def test_track_reason() -> None:
-    assert track_reason({"id": "4uLU6hMCjMI75M1A2tKUQC"}) is None
+    full = {"id": "4uLU6hMCjMI75M1A2tKUQC", "name": "Song", "duration_ms": 1000, "artists": [{"name": "A"}]}
+    assert track_reason(full) is None
+    assert track_reason({"id": "4uLU6hMCjMI75M1A2tKUQC"}) == "malformed track object (no name)"
+    assert track_reason({**full, "duration_ms": "long"}) == "malformed track object (an unusable duration_ms 'long')"
     assert track_reason({"id": None}) == "no id"
     assert track_reason({"id": "abc"}) == "malformed id"
     assert track_reason({"id": "4uLU6hMCjMI75M1A2tKUQC", "is_local": True}) == "local file"
