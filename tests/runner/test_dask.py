@@ -314,3 +314,12 @@ def test_a_batch_run_over_the_cluster_with_one_failing_notebook(dask: Any, tmp_p
     kept = nbformat.read(summary.loc[ids[1], "output_notebook"], as_version=4)  # the failed one is kept
     assert kept.cells[-1].outputs[-1]["ename"] == "AudioError"
     assert (out / f"{ids[0]}.txt").is_file()
+
+
+def test_separation_asks_for_a_gpu_where_the_model_can_use_one() -> None:
+    from soundforge.stages.separate import gpu_resources
+
+    assert gpu_resources({"device": "auto"}) == {"GPU": 1.0}
+    assert gpu_resources({"device": "cuda:1"}) == {"GPU": 1.0}
+    assert gpu_resources({"device": "cpu"}) is None
+    assert gpu_resources({"chunk_s": 30.0}) is None  # dsp: no device, CPU only
