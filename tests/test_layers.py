@@ -10,7 +10,7 @@ dependency. Layers (a module may import its own layer and those below it)::
     1  analysis, separation, spotify, download,   the work, knowing nothing of the engine
        events
     0  audio, storage, catalog, config, errors,   foundations
-       _version
+       validate, _version
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ LAYERS = {
     "stages": 3,
     "runner": 2, "progress": 2,
     "analysis": 1, "separation": 1, "spotify": 1, "download": 1, "events": 1,
-    "audio": 0, "storage": 0, "catalog": 0, "config": 0, "errors": 0, "_version": 0,
+    "audio": 0, "storage": 0, "catalog": 0, "config": 0, "errors": 0, "_version": 0, "validate": 0,
 }
 
 

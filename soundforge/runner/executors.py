@@ -174,8 +174,9 @@ def register_executor(name: str, factory: Factory | str) -> None:
 
 
 def make_executor(kind: str | Executor | Any, /, **options: Any) -> Executor:
-    """A registered name -> a new executor (``options`` go to its factory); an :class:`Executor` is returned as is,
-    and a ``distributed.Client`` becomes a Dask executor on that client.
+    """A registered name -> a new executor (``options`` go to its factory); an :class:`Executor` is returned as is.
+
+    A :class:`distributed.Client` becomes a Dask executor running on that client's cluster.
 
     Raises
     ------
@@ -186,10 +187,16 @@ def make_executor(kind: str | Executor | Any, /, **options: Any) -> Executor:
         return EXECUTORS.create(kind, **options)
     if isinstance(kind, Executor):
         return kind
-    if type(kind).__module__.partition(".")[0] == "distributed" and type(kind).__name__ == "Client":
-        return EXECUTORS.create("dask", client=kind, **options)  # a Dask client the user made
-    raise ConfigError(f"executor must be one of {', '.join(EXECUTORS.names())} or an Executor instance, got "
-                      f"{type(kind).__name__}.")
+    if _is_dask_client(kind):  # executor=distributed.Client(...): run on the user's cluster
+        return EXECUTORS.create("dask", client=kind, **options)
+    raise ConfigError(f"executor must be one of {', '.join(EXECUTORS.names())}, a distributed.Client or an Executor "
+                      f"instance, got {type(kind).__name__}.")
+
+
+def _is_dask_client(obj: object) -> bool:
+    """``obj`` is a :class:`distributed.Client` (without importing distributed when nobody did)."""
+    distributed = sys.modules.get("distributed")
+    return distributed is not None and isinstance(obj, distributed.Client)
 
 
 # -- threads ---------------------------------------------------------------------------

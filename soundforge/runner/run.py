@@ -150,15 +150,6 @@ def run_stage(spec: StageSpec, items: Iterable[WorkItem | str], *, catalog: Cata
     return run.execute()
 
 
-def _resources(group: Iterable[WorkItem]) -> dict[str, float]:
-    """What one attempt of ``group`` asks for: per resource, the most any of its items asks."""
-    wanted: dict[str, float] = {}
-    for item in group:
-        for name, amount in (item.resources or {}).items():
-            wanted[name] = max(wanted.get(name, 0.0), float(amount))
-    return wanted
-
-
 def _default_workers(spec: StageSpec, executor: Executor) -> int:
     """The stage's default concurrency; "as many as the hardware" (``workers=None``) asks the executor.
 
@@ -482,3 +473,12 @@ class _Run:
 
 def _record_one(record: Record, item: WorkItem, value: Any, conn: sqlite3.Connection) -> None:
     record(conn, item, value)
+
+
+def _resources(group: tuple[WorkItem, ...]) -> dict[str, float]:
+    """Resources an attempt asks of its executor (e.g. ``{"GPU": 1}``): the most any item of the chunk asks."""
+    out: dict[str, float] = {}
+    for item in group:
+        for name, amount in (item.resources or {}).items():
+            out[name] = max(out.get(name, 0.0), float(amount))
+    return out
