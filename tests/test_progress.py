@@ -170,3 +170,17 @@ def test_reporter_sees_a_real_run(tmp_path: Path) -> None:
     assert reporter.state.counts == df["status"].value_counts().reindex(
         ["done", "skipped", "failed"], fill_value=0).to_dict()
     assert "6/6 · 5 done · 0 skipped · 1 failed" in out.getvalue()
+
+
+def test_widget_links_the_executor_dashboard_while_running(capsys: pytest.CaptureFixture[str]) -> None:
+    from soundforge.progress.widget import WidgetReporter, final_html
+
+    reporter = WidgetReporter()
+    reporter(ProgressEvent("start", "demo", time=1.0, total=1, workers=2, link="http://10.0.0.5:8787/status?a=1&b=2"))
+    assert ('<a href="http://10.0.0.5:8787/status?a=1&amp;b=2" target="_blank" rel="noopener">dashboard</a>'
+            in reporter.header.value)
+    reporter(ProgressEvent("end", "demo", time=2.0))
+    assert "dashboard" not in final_html(reporter.state, None)  # an executed notebook keeps no dead link
+    no_link = WidgetReporter()
+    no_link(ProgressEvent("start", "demo", time=1.0, total=1, workers=2))
+    assert "dashboard" not in no_link.header.value

@@ -28,8 +28,8 @@ from ..storage import Storage
 from . import limits
 from .base import Plan, RunOptions, StageEnv, require_tracks, track_ids
 
-__all__ = ["COLUMNS", "SEPARATE", "STEM_COLUMNS", "SeparateJob", "existing_stems", "plan_items", "record_stems",
-           "player", "separate_item", "stem_order", "stem_rows", "STAGE", "SeparateStage"]
+__all__ = ["COLUMNS", "SEPARATE", "STEM_COLUMNS", "SeparateJob", "existing_stems", "gpu_resources", "plan_items",
+           "record_stems", "player", "separate_item", "stem_order", "stem_rows", "STAGE", "SeparateStage"]
 
 COLUMNS = {"model": "string", "params_hash": "string", "duration_s": "float64", "stems": "object",
            "warning": "string"}
@@ -189,11 +189,27 @@ def stem_order(table: Any) -> Any:
             .drop(columns="_rank").reset_index(drop=True))
 
 
+def gpu_resources(options: Mapping[str, Any]) -> dict[str, float] | None:
+    """``{"GPU": 1}`` when the backend options run on a GPU if there is one (``device`` ``"auto"`` or ``"cuda..."``).
+
+    Executors that place work by resource (Dask) send such items to workers declaring a ``GPU``
+    (``dask worker --resources GPU=1``), and anywhere on clusters where none does. Backends without
+    a ``device`` option (dsp) run on the CPU: ``None``.
+    """
+    device = str(options.get("device") or "cpu")
+    return {"GPU": 1.0} if device == "auto" or device.startswith("cuda") else None
+
+
 def plan_items(ids: list[str], *, catalog: Catalog, storage: Storage, model: str, options: Mapping[str, Any],
                params_hash: str, stems: tuple[str, ...], max_duration_s: float | None,
                ffmpeg: str) -> list[WorkItem]:
-    """One :class:`WorkItem` per track (tracks without audio become items that fail with a clear error)."""
+    """One :class:`WorkItem` per track (tracks without audio become items that fail with a clear error).
+
+    Items of a model that can use a GPU ask for one (:func:`gpu_resources`); each item's default time
+    limit grows with its track's duration (:func:`soundforge.stages.limits.separation`).
+    """
     audio = {r["track_id"]: r for r in catalog.query("SELECT track_id, path, sha256, duration_s FROM audio")}
+    resources = gpu_resources(options)
     device = str(options.get("device", "auto"))
     items = []
     for track_id in ids:
@@ -202,6 +218,7 @@ def plan_items(ids: list[str], *, catalog: Catalog, storage: Storage, model: str
         job = SeparateJob(track_id=track_id, audio_path=path, model=model, options=dict(options), storage=storage,
                           params_hash=params_hash, max_duration_s=max_duration_s, ffmpeg=ffmpeg, stems=stems)
         items.append(WorkItem(key=track_id, payload=job, input_hash=row["sha256"] if row else None,
+                              resources=resources,
                               timeout_s=limits.separation(row["duration_s"] if row else None, model=model,
                                                           device=device)))
     return items

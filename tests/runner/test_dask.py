@@ -18,13 +18,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
+import soundfile as sf
+from nbformat.v4 import new_code_cell, new_notebook
 
+from soundforge import batch
 from soundforge.catalog import Catalog
 from soundforge.errors import AudioError, ConfigError
 from soundforge.progress import ProgressEvent
 from soundforge.runner import StageSpec, WorkItem, run_stage
+from soundforge.workspace import Workspace
 from tests import runner_work as work
+from tests.conftest import two_sources
 
 distributed = pytest.importorskip("distributed")
 
@@ -228,3 +234,92 @@ def test_gpu_items_go_to_gpu_workers_and_run_anywhere_without_them(dask: Any, ca
     finally:
         gpu.terminate()
         gpu.wait(30)
+
+
+# -- workspace stages and batch runs on the cluster -------------------------------------------------------
+def songs(folder: Path) -> list[Path]:
+    """Two short synthetic songs (bass + drums), stereo 44.1 kHz and mono 22.05 kHz."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, seconds, sr, channels in (("a.flac", 2.0, 44100, 2), ("b.wav", 1.5, 22050, 1)):
+        bass, drums = two_sources(seconds=seconds, sr=sr, channels=channels)
+        sf.write(folder / name, (bass + drums).T, sr)
+        paths.append(folder / name)
+    return paths
+
+
+def rows(ws: Workspace, table: str, columns: str) -> list[dict[str, Any]]:
+    return ws.catalog.query(f"SELECT {columns} FROM {table} ORDER BY {columns}")
+
+
+def test_workspace_stages_on_the_cluster_write_the_same_catalog_rows(dask: Any, tmp_path: Path) -> None:
+    files = songs(tmp_path / "src")
+    local, remote = Workspace(tmp_path / "local"), Workspace(tmp_path / "remote")
+    assert local.import_audio(files, progress=None)["status"].tolist() == ["done"] * 2
+    assert remote.import_audio(files, progress=None, executor=dask)["status"].tolist() == ["done"] * 2
+    local.analyze(progress=None, executor="process", workers=2)
+    remote_features = remote.analyze(progress=None, executor=dask)
+    assert remote_features["status"].tolist() == ["done"] * 2
+    local.separate(model="dsp", progress=None, executor="process", workers=2)
+    remote_stems = remote.separate(model="dsp", progress=None, executor=dask, workers=2)
+    assert remote_stems["status"].tolist() == ["done"] * 8
+    audio = "track_id, path, format, size_bytes, sha256, duration_s, sample_rate, channels, origin"
+    assert rows(remote, "audio", audio) == rows(local, "audio", audio)
+    analyses = "track_id, version, params_hash, params, features, json_path, npz_path"
+    assert rows(remote, "analyses", analyses) == rows(local, "analyses", analyses)
+    stems = "track_id, model, stem, params_hash, path, sample_rate, channels, duration_s"
+    assert rows(remote, "stems", stems) == rows(local, "stems", stems)
+    for row in rows(remote, "stems", "path"):  # written by the workers into the shared workspace
+        assert (remote.root / row["path"]).is_file()
+    assert not list(remote.root.glob("tmp/**/*.*"))  # no partial file left behind
+
+
+PARAMETERS = '''workspace: str = ""
+tracks: list = []
+out: str = ""
+'''
+
+REPORT = '''import os
+from pathlib import Path
+import soundforge as sf
+from soundforge import audio
+ws = sf.Workspace(workspace)
+paths = ws.audio().set_index("track_id")["path"]
+for track_id in tracks:
+    peak = abs(audio.load(paths[track_id]).samples).max()
+    Path(out, f"{track_id}.txt").write_text(f"{peak:.4f} {os.getppid()}")
+'''
+
+
+def test_a_batch_run_over_the_cluster_with_one_failing_notebook(dask: Any, tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    imported = ws.import_audio(songs(tmp_path / "src"), progress=None)
+    ids = imported["track_id"].tolist()
+    damaged = Path(imported["path"][1])
+    damaged.write_bytes(damaged.read_bytes()[:200])  # truncated: the notebook of this track fails
+    nb = new_notebook()
+    params = new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, new_code_cell(REPORT)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(tmp_path / "report.ipynb"))
+    out = tmp_path / "out"
+    out.mkdir()
+    summary = batch.run(tmp_path / "report.ipynb", ids, parameters={"out": str(out)}, workspace=ws, workers=2,
+                        progress=None, executor=dask).set_index("item")
+    assert summary.loc[ids[0], "status"] == "done"
+    assert summary.loc[ids[1], "status"] == "failed"
+    assert summary.loc[ids[1], "error_type"] == "AudioError"
+    assert Path(summary.loc[ids[0], "output_notebook"]).is_file()  # written by a worker into the workspace
+    kept = nbformat.read(summary.loc[ids[1], "output_notebook"], as_version=4)  # the failed one is kept
+    assert kept.cells[-1].outputs[-1]["ename"] == "AudioError"
+    assert (out / f"{ids[0]}.txt").is_file()
+
+
+def test_separation_asks_for_a_gpu_where_the_model_can_use_one() -> None:
+    from soundforge.stages.separate import gpu_resources
+
+    assert gpu_resources({"device": "auto"}) == {"GPU": 1.0}
+    assert gpu_resources({"device": "cuda:1"}) == {"GPU": 1.0}
+    assert gpu_resources({"device": "cpu"}) is None
+    assert gpu_resources({"chunk_s": 30.0}) is None  # dsp: no device, CPU only
