@@ -117,10 +117,10 @@ def empty_notebook(folder: Path) -> Path:
 
 
 def timed_batch(notebook: Path, ws: Workspace, tracks: list[str], *, workers: int, chunk: int,
-                parameters: dict[str, Any]) -> tuple[float, Any]:
+                parameters: dict[str, Any], stage_executor: str | None = "thread") -> tuple[float, Any]:
     started = time.perf_counter()
     summary = batch.run(notebook, tracks, parameters=parameters, workers=workers, chunk_size=chunk, workspace=ws,
-                        progress=None)
+                        progress=None, stage_executor=stage_executor)
     return time.perf_counter() - started, summary
 
 
@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="notebook parameter (JSON value or string)")
     parser.add_argument("--tmp", default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--stage-executor", default="thread",
+                        help="executor of the stages inside each kernel ('none': each stage's own processes)")
     args = parser.parse_args(argv)
 
     parameters = {}
@@ -170,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'overhead s/notebook':>20s} {'failed':>6s}")
     for workers, chunk in configs:
         ws, tracks = fresh_workspace(scratch / f"ws-{workers}x{chunk}", files)
-        wall, summary = timed_batch(notebook, ws, tracks, workers=workers, chunk=chunk, parameters=parameters)
+        wall, summary = timed_batch(notebook, ws, tracks, workers=workers, chunk=chunk, parameters=parameters,
+                                    stage_executor=None if args.stage_executor == "none" else args.stage_executor)
         notebooks = int(summary["chunk"].nunique())
         failed = int((summary["status"] == "failed").sum())
         overhead = (wall * workers - base) / notebooks

@@ -544,7 +544,8 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
                      timeout_s=limits.batch(audio_rows[item]["duration_s"] if item in audio_rows else None),
                      payload=NotebookItem(item=item, input=str(path), out_dir=str(target), parameters=fixed,
                                           item_parameter=item_parameter, kernel_name=kernel_name,
-                                          start_timeout_s=start_timeout, kernel_env=kernel_env))
+                                          start_timeout_s=start_timeout, kernel_env=kernel_env,
+                                          log_dir=str(run_dir / "logs")))
             for item in item_list]
     captured: dict[str, Any] = {}
 

@@ -62,6 +62,9 @@ class NotebookItem:
         Seconds a kernel may take to start.
     kernel_env : Mapping[str, str]
         Environment variables the kernel gets on top of the worker's (``SOUNDFORGE_EXECUTOR``).
+    log_dir : str or None
+        Folder of the kernels' logs (``<item or chunk>.log``: what a kernel prints on its own
+        stdout/stderr); ``None``: the worker's streams.
     """
 
     item: str
@@ -72,6 +75,7 @@ class NotebookItem:
     kernel_name: str | None = None
     start_timeout_s: float = 120.0
     kernel_env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: str | None = None
 
 
 def output_name(items: list[str]) -> str:
@@ -124,15 +128,17 @@ def settle_partial(final: Path, *, why: str) -> tuple[int | None, str]:
     return cell, where
 
 
-def _kernel_manager(ctx: ItemContext, env: Mapping[str, str]) -> type:
-    """A kernel manager class that gives kernels ``env`` and registers each kernel it starts with the
-    attempt (so a timeout kills the kernel's process group too)."""
+def _kernel_manager(ctx: ItemContext, env: Mapping[str, str], log: Any = None) -> type:
+    """A kernel manager class that gives kernels ``env`` (and ``log`` as stdout/stderr) and registers each
+    kernel it starts with the attempt (so a timeout kills the kernel's process group too)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class _Registered(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             if env:
                 kw["env"] = {**(kw.get("env") or os.environ), **env}
+            if log is not None:
+                kw["stdout"] = kw["stderr"] = log
             await super()._async_launch_kernel(kernel_cmd, **kw)
             pid = getattr(self.provisioner, "pid", None)
             if pid:
@@ -169,6 +175,10 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
     def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
         ctx.report(min(99.0, 100.0 * cell_index / total), f"cell {cell_index}: {first_line(cell.source)}")
 
+    log = None
+    if first.log_dir is not None:
+        Path(first.log_dir).mkdir(parents=True, exist_ok=True)
+        log = open(Path(first.log_dir) / f"{final.stem}.log", "ab")  # noqa: SIM115 - closed below
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -176,7 +186,7 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
             kernel_name=first.kernel_name, cwd=str(Path(first.input).parent), progress_bar=False,
             start_timeout=float(first.start_timeout_s), log_output=False,
             extra_arguments=quiet_kernel_arguments(first.input, kernel_name=first.kernel_name),
-            kernel_manager_class=_kernel_manager(ctx, first.kernel_env), on_cell_start=on_cell_start)
+            kernel_manager_class=_kernel_manager(ctx, first.kernel_env, log), on_cell_start=on_cell_start)
     except Exception as exc:
         took = time.perf_counter() - started
         found = describe_failure(exc, output=os.fspath(partial) if partial.is_file() else None)
@@ -187,6 +197,9 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
                 kept = str(final)
         raise NotebookFailed(found["error"], error_type=found["error_type"], failed_cell=found["failed_cell"],
                              output_notebook=kept, duration_s=took) from exc
+    finally:
+        if log is not None:
+            log.close()
     took = time.perf_counter() - started
     stamp(partial, final, status="completed")
     share = took / len(items)
