@@ -310,7 +310,7 @@ def hpcp(frequencies: np.ndarray, magnitudes: np.ndarray, *, reference_hz: float
     valid = (freqs >= min_hz) & (freqs <= max_hz) & (mags > 0)
     bands = [valid] if band_split_hz is None else [valid & (freqs < band_split_hz), valid & (freqs >= band_split_hz)]
     half = res * window_semitones / 2.0
-    span = int(math.floor(2 * half)) + 1
+    span = math.floor(2 * half) + 1
     rows = np.broadcast_to(np.arange(n)[:, None], freqs.shape)
     outs = []
     for band in bands:
