@@ -84,6 +84,7 @@ PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 """Major and minor key profiles by name, as tabulated in Essentia's ``key.cpp``."""
 
 _SILENCE_CUTOFF = 1e-10
+_CHUNK_FRAMES = 2048
 _WHITEN_STEP_HZ = 100.0
 
 
@@ -230,7 +231,9 @@ def whiten_peaks(magnitude: np.ndarray, frequencies: np.ndarray, magnitudes: np.
     """
     mag = np.asarray(magnitude, dtype=np.float64)
     grid, weights = _envelope_weights(mag.shape[1], float(sr), float(max_hz))
-    energy = mag * mag
+    used = int(np.flatnonzero(weights.any(axis=0))[-1]) + 1     # bins beyond the envelope's reach weigh 0
+    weights = weights[:, :used]
+    energy = mag[:, :used] * mag[:, :used]
     num = (energy * energy) @ weights.T
     den = energy @ weights.T
     wavg = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
@@ -306,18 +309,25 @@ def hpcp(frequencies: np.ndarray, magnitudes: np.ndarray, *, reference_hz: float
     freqs = np.asarray(frequencies, dtype=np.float64)
     mags = np.asarray(magnitudes, dtype=np.float64)
     n = freqs.shape[0]
+    if n > _CHUNK_FRAMES:          # frames are independent: bound the temporaries on hour-long files
+        return np.concatenate([
+            hpcp(freqs[i:i + _CHUNK_FRAMES], mags[i:i + _CHUNK_FRAMES], reference_hz=reference_hz, size=size,
+                 window_semitones=window_semitones, weight=weight, harmonics=harmonics, min_hz=min_hz,
+                 max_hz=max_hz, band_split_hz=band_split_hz, normalize=normalize, non_linear=non_linear)
+            for i in range(0, n, _CHUNK_FRAMES)])
     res = size / 12
     valid = (freqs >= min_hz) & (freqs <= max_hz) & (mags > 0)
     bands = [valid] if band_split_hz is None else [valid & (freqs < band_split_hz), valid & (freqs >= band_split_hz)]
     half = res * window_semitones / 2.0
-    span = math.floor(2 * half) + 1
+    span = math.floor(2 * half) + 1          # most bins a window can cover
     rows = np.broadcast_to(np.arange(n)[:, None], freqs.shape)
     outs = []
     for band in bands:
         out = np.zeros(n * size)
         f, m2, r = freqs[band], mags[band] ** 2, rows[band]
+        base = np.log2(f / reference_hz) * size
         for semitone, strength in _harmonic_table(harmonics):
-            pos = np.log2(f * 2.0 ** (-semitone / 12.0) / reference_hz) * size
+            pos = base - semitone * res
             contrib = m2 * strength * strength
             if weight == "none":
                 idx = np.round(pos).astype(np.int64) % size
@@ -325,7 +335,7 @@ def hpcp(frequencies: np.ndarray, magnitudes: np.ndarray, *, reference_hz: float
                 continue
             left = np.ceil(pos - half)
             right = np.floor(pos + half)
-            for k in range(span + 1):
+            for k in range(span):
                 i = left + k
                 inside = i <= right
                 d = np.abs(pos - i) / res / window_semitones

@@ -157,3 +157,10 @@ def test_matches_essentia_when_installed() -> None:
         keep = mags[i] > 0
         theirs = np.asarray(algo(freqs[i][keep].astype(np.float32), mags[i][keep].astype(np.float32)))
         np.testing.assert_allclose(ours[i], theirs, rtol=1e-3, atol=1e-6 * max(1.0, float(theirs.max())))
+
+
+def test_hpcp_in_chunks_equals_hpcp_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    freqs, mags = _peaks(cadence(4, "minor"))
+    whole = hpcp.hpcp(freqs, mags, reference_hz=261.0)
+    monkeypatch.setattr(hpcp, "_CHUNK_FRAMES", 7)
+    np.testing.assert_allclose(hpcp.hpcp(freqs, mags, reference_hz=261.0), whole)
