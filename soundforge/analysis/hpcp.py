@@ -187,7 +187,8 @@ def spectral_peaks(magnitude: np.ndarray, *, sr: float, min_hz: float = MIN_HZ, 
 
 @lru_cache(maxsize=8)
 def _envelope_weights(size: int, sr: float, max_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """Grid (Hz) and ``(n_grid, size)`` bin weights of Essentia's ``SpectralWhitening`` envelope."""
+    """Grid (Hz) and ``(n_used_bins, n_grid)`` bin weights of Essentia's ``SpectralWhitening`` envelope
+    (transposed, C-contiguous; bins above the last one any grid point reaches are left out)."""
     spectral_range = sr / 2.0
     grid = np.arange(0.0, min(max_hz * 1.2, spectral_range) + 1e-6, _WHITEN_STEP_HZ)
     weights = np.zeros((grid.size, size))
@@ -200,7 +201,8 @@ def _envelope_weights(size: int, sr: float, max_hz: float) -> tuple[np.ndarray, 
         half = e - c
         i = np.arange(b, e)
         weights[g, b:e] = (1.0 - np.abs(i - c) / half) ** 4
-    return grid, weights
+    used = int(np.flatnonzero(weights.any(axis=0))[-1]) + 1
+    return grid, np.ascontiguousarray(weights[:, :used].T)
 
 
 def _lin2db(x: np.ndarray) -> np.ndarray:
@@ -231,11 +233,9 @@ def whiten_peaks(magnitude: np.ndarray, frequencies: np.ndarray, magnitudes: np.
     """
     mag = np.asarray(magnitude, dtype=np.float64)
     grid, weights = _envelope_weights(mag.shape[1], float(sr), float(max_hz))
-    used = int(np.flatnonzero(weights.any(axis=0))[-1]) + 1     # bins beyond the envelope's reach weigh 0
-    weights = weights[:, :used]
-    energy = mag[:, :used] * mag[:, :used]
-    num = (energy * energy) @ weights.T
-    den = energy @ weights.T
+    energy = np.square(mag[:, :weights.shape[0]])
+    num = np.square(energy) @ weights
+    den = energy @ weights
     wavg = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
     if wavg.shape[1] >= 2:
         wavg[:, -1] = wavg[:, -2]
