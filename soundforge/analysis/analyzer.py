@@ -15,7 +15,7 @@ from .result import FEATURES, Analysis, check_finite
 
 __all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
 
-ANALYZER_VERSION = "v2"
+ANALYZER_VERSION = "v3"
 """Version of the analysis algorithms; part of the saved file names and the catalog key."""
 
 ProgressFn = Callable[[float | None, str | None], None]
@@ -176,7 +176,7 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
     silent, quiet = _silence(fe.level_db)
     tf = None
     if "tonal" in groups:
-        tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s)
+        tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s, pcp_peaks=fe.pcp_peaks)
         note = silent or tonal.tonal_centre_note(fe.tonal_prominence)
         key = tonal.estimate_key(tf) if not note else tonal.NO_KEY
         note = note or key.note

@@ -11,11 +11,14 @@ One pass over the audio feeds every feature:
 * the same signal, resampled again to :data:`TONAL_SR` (5,512.5 Hz), is cut
   into long frames (:data:`TONAL_N_FFT` = 4096 samples, 743 ms; hop 512 =
   92.9 ms, exactly four analysis hops) whose 1.35 Hz bins resolve semitones
-  down to the bass register: the tonal analysis reads pitch from them.
+  down to the bass register: the tonal analysis reads pitch from them;
+* every fourth STFT frame (hop 2048 samples, 93 ms) also gives the 60
+  strongest whitened spectral peaks from which the key's harmonic pitch class
+  profile is built (:mod:`soundforge.analysis.hpcp`).
 
-Only compact per-frame series are kept (about 40 numbers per 23 ms frame and
-a pitch salience vector per 93 ms frame), so memory grows by ~25 MB per hour
-of audio whatever the block size, and results do not depend on it.
+Only compact per-frame series are kept (about 40 numbers per 23 ms frame,
+a pitch salience vector and 120 peak values per 93 ms frame), so memory grows
+by ~45 MB per hour of audio whatever the block size, and results do not depend on it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 from .. import audio
 from ..errors import AudioError
+from . import hpcp as _hpcp
 from . import loudness as _loudness
 from . import rhythm as _rhythm
 from . import timbre as _timbre
@@ -139,6 +143,9 @@ class FrontEndResult:
     level_db : numpy.ndarray
         Level of the mono mix per analysis frame, dBFS (RMS over the frame; -200 for digital silence),
         ``(n_frames,)``: what the rhythm and key estimators use to tell music from silence.
+    pcp_peaks : tuple of numpy.ndarray
+        ``(frequencies_hz, whitened_magnitudes)`` of the HPCP frames (every fourth STFT frame), each
+        ``(n_hpcp_frames, 60)``, from :class:`soundforge.analysis.hpcp.PcpPeaks`; empty without tonal analysis.
     """
 
     duration_s: float
@@ -151,6 +158,9 @@ class FrontEndResult:
     tuning_hist: np.ndarray
     level_db: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     tonal_prominence: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    pcp_peaks: tuple[np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros((0, _hpcp.MAX_PEAKS), dtype=np.float32),
+                                 np.zeros((0, _hpcp.MAX_PEAKS), dtype=np.float32)))
 
 
 class FrontEnd:
@@ -179,6 +189,7 @@ class FrontEnd:
         self.timbre = _timbre.TimbreFrames(sr=ANALYSIS_SR, n_fft=N_FFT)
         self.onset = _rhythm.OnsetFlux(mel_bands=self.timbre.mel_bands, sr=ANALYSIS_SR)
         self.pitch = _tonal.PitchSalience(sr=TONAL_SR, n_fft=TONAL_N_FFT)
+        self.pcp_peaks = _hpcp.PcpPeaks(sr=ANALYSIS_SR, n_fft=N_FFT)
         self.frames_in = 0
         self._levels: list[np.ndarray] = []
 
@@ -198,6 +209,8 @@ class FrontEnd:
             power = power_spectrum(frames, self._window)
             mel = self.timbre.push(frames, power, full=self.do_timbre)
             self.onset.push(mel)
+            if self.do_tonal:
+                self.pcp_peaks.push(power)
             ms = np.mean(np.square(frames, dtype=np.float32), axis=1)
             self._levels.append((10.0 * np.log10(np.maximum(ms, 1e-20))).astype(np.float32))
         if not self.do_tonal:
@@ -222,7 +235,7 @@ class FrontEnd:
                               tuning_hist=self.pitch.tuning_hist.copy(),
                               level_db=np.concatenate(self._levels) if self._levels
                               else np.zeros(0, dtype=np.float32),
-                              tonal_prominence=self.pitch.prominence())
+                              tonal_prominence=self.pitch.prominence(), pcp_peaks=self.pcp_peaks.result())
 
 
 @dataclass(frozen=True)
