@@ -30,10 +30,16 @@ from ..errors import BatchError
 from ..runner.spec import ItemContext, StageSpec
 from .cells import describe_failure, first_line, quiet_kernel_arguments
 
-__all__ = ["BATCH", "NotebookFailed", "NotebookItem", "output_name", "partial_path", "run_notebook",
+__all__ = ["BATCH", "KernelDied", "NotebookFailed", "NotebookItem", "output_name", "partial_path", "run_notebook",
            "settle_partial", "stamp"]
 
 COLUMNS = {"error_type": "string", "failed_cell": "Int64", "output_notebook": "string", "duration_s": "float64"}
+
+
+class KernelDied(BatchError):
+    """The notebook's kernel died (crashed, out of memory, killed): transient, the runner tries once more."""
+
+    transient = True
 
 
 class NotebookFailed(BatchError):
@@ -189,6 +195,10 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
             kernel_manager_class=_kernel_manager(ctx, first.kernel_env, log), on_cell_start=on_cell_start)
     except Exception as exc:
         took = time.perf_counter() - started
+        if type(exc).__name__ == "DeadKernelError":  # nbclient's: the kernel process is gone
+            raise KernelDied(f"The kernel of {final.name} died while it ran ({exc}); the attempt is retried once. "
+                             "Out of memory? See the kernel log in the run's logs/ folder.",
+                             output_notebook=None, duration_s=took) from exc
         found = describe_failure(exc, output=os.fspath(partial) if partial.is_file() else None)
         kept = None
         if partial.is_file():
@@ -208,7 +218,7 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
 
 
 BATCH = StageSpec(name="batch", work=run_notebook, executor="process", workers=2, timeout_s=None, columns=COLUMNS,
-                  key="item", version="1", chunked=True)
+                  key="item", version="1", chunked=True, max_attempts=2)
 """The batch stage: one papermill execution per chunk in a worker process (papermill imported once per
-worker, one kernel start per execution), no retry of a failing notebook beyond running a failed chunk's
-items alone."""
+worker, one kernel start per execution). A notebook that raises is not retried (its chunk's items run
+alone); a kernel that died (:class:`KernelDied`, transient) is retried once."""

@@ -87,3 +87,31 @@ def test_kill_minus_9_then_rerun_finishes_every_item_exactly_once(tmp_path: Path
     for item in items:
         notebook = summary.set_index("item").loc[item, "output_notebook"]
         assert nbformat.read(notebook, as_version=4).metadata["soundforge"]["status"] == "completed"
+
+
+DIES_ONCE = '''import os
+from pathlib import Path
+marker = Path(log).with_suffix(".died")
+if not marker.exists():
+    marker.write_text("x")
+    os._exit(1)  # the kernel dies on the first attempt only
+Path(log).write_text("ok")
+'''
+
+
+def test_a_kernel_that_died_is_retried_once(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    nb = new_notebook()
+    params = new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, new_code_cell(DIES_ONCE)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "dies.ipynb"
+    nbformat.write(nb, str(path))
+    log = tmp_path / "out.txt"
+    summary = batch.run(path, ["t1"], workspace=ws, parameters={"log": str(log)}, workers=1, progress=None)
+    assert summary["status"].item() == "done"
+    assert log.read_text() == "ok"
+    jobs = ws.catalog.query("SELECT status, error_type, attempts FROM jobs WHERE stage = 'batch' ORDER BY job_id")
+    assert [(j["status"], j["error_type"], j["attempts"]) for j in jobs] == [("failed", "KernelDied", 1),
+                                                                              ("done", None, 2)]
