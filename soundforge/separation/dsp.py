@@ -166,6 +166,76 @@ def _repeating(mag: np.ndarray, *, k: int, min_gap: int, block: int = 128) -> np
     return np.minimum(out, mag)
 
 
+def _window(n_fft: int) -> np.ndarray:
+    """Periodic Hann window of ``n_fft`` samples (what ``librosa.stft`` uses by default)."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+
+
+def stft(x: np.ndarray, *, n_fft: int, hop: int) -> np.ndarray:
+    """Centred STFT with zero padding, as ``librosa.stft(x, n_fft=n_fft, hop_length=hop)`` computes it.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        ``(channels, frames)`` float32 signal.
+    n_fft, hop : int
+        Window and hop lengths in samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(channels, n_fft // 2 + 1, n_frames)`` complex64 spectrum.
+
+    Notes
+    -----
+    Plain numpy: no librosa (and its numba start-up) in separation worker processes.
+    """
+    pad = n_fft // 2
+    padded = np.pad(x, ((0, 0), (pad, pad)))
+    n_frames = 1 + (padded.shape[1] - n_fft) // hop
+    index = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
+    frames = padded[:, index] * _window(n_fft)  # (channels, n_frames, n_fft)
+    return np.fft.rfft(frames, axis=-1).astype(np.complex64).transpose(0, 2, 1)
+
+
+def istft(spec: np.ndarray, *, hop: int, length: int) -> np.ndarray:
+    """Inverse of :func:`stft` (overlap-add with squared-window normalisation), like ``librosa.istft``.
+
+    Parameters
+    ----------
+    spec : numpy.ndarray
+        ``(channels, n_fft // 2 + 1, n_frames)`` complex spectrum.
+    hop : int
+        Hop length in samples.
+    length : int
+        Samples of the output.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(channels, length)`` float32 signal.
+    """
+    n_fft = 2 * (spec.shape[1] - 1)
+    window = _window(n_fft)
+    frames = np.fft.irfft(spec.transpose(0, 2, 1), n=n_fft, axis=-1) * window  # (channels, n_frames, n_fft)
+    n_frames = frames.shape[1]
+    total = n_fft + hop * (n_frames - 1)
+    out = np.zeros((spec.shape[0], total), dtype=np.float64)
+    norm = np.zeros(total, dtype=np.float64)
+    square = window.astype(np.float64) ** 2
+    for i in range(n_frames):
+        start = i * hop
+        out[:, start:start + n_fft] += frames[:, i]
+        norm[start:start + n_fft] += square
+    tiny = np.finfo(np.float32).tiny
+    out /= np.where(norm > tiny, norm, 1.0)
+    pad = n_fft // 2
+    result = out[:, pad:pad + length]
+    if result.shape[1] < length:
+        result = np.pad(result, ((0, 0), (0, length - result.shape[1])))
+    return result.astype(np.float32)
+
+
 def separate_array(samples: np.ndarray, sample_rate: int, *, params: DspParams = DspParams()) -> Stems:
     """Separate an in-memory mix into vocals, drums, bass and other.
 
@@ -184,7 +254,6 @@ def separate_array(samples: np.ndarray, sample_rate: int, *, params: DspParams =
         ``vocals``, ``drums``, ``bass``, ``other``: ``float32`` ``(channels, frames)``;
         they sum to ``samples``.
     """
-    import librosa
     from scipy import ndimage
 
     x = np.ascontiguousarray(samples, dtype=np.float32)
@@ -194,7 +263,7 @@ def separate_array(samples: np.ndarray, sample_rate: int, *, params: DspParams =
     if frames < n_fft:  # too short to analyse: everything is "other"
         zeros = np.zeros_like(x)
         return {"vocals": zeros, "drums": zeros.copy(), "bass": zeros.copy(), "other": x.copy()}
-    spec = librosa.stft(x, n_fft=n_fft, hop_length=hop)  # (channels, freqs, frames)
+    spec = stft(x, n_fft=n_fft, hop=hop)  # (channels, freqs, frames)
     mag = np.sqrt(np.mean(np.abs(spec) ** 2, axis=0)).astype(np.float32)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)[:, None]
     bin_hz = sample_rate / n_fft
@@ -235,7 +304,7 @@ def separate_array(samples: np.ndarray, sample_rate: int, *, params: DspParams =
     out: Stems = {}
     for name in ("vocals", "drums", "bass"):
         mask = (power[name] / total).astype(np.float32)
-        out[name] = librosa.istft(spec * mask[None], hop_length=hop, length=frames).astype(np.float32)
+        out[name] = istft(spec * mask[None], hop=hop, length=frames)
     out["other"] = x - out["vocals"] - out["drums"] - out["bass"]
     return {name: out[name] for name in DSP_STEMS}
 
