@@ -434,7 +434,8 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         timeout: float | None = None, force: bool = False, progress: Any = "auto", errors: str = "record",
         kernel_name: str | None = None, workspace: Workspace | str | os.PathLike[str] | None = None,
         item_parameter: str = "tracks", workspace_parameter: str = "workspace",
-        start_timeout: float = 120.0, executor: Any = None, stage_executor: str | None = "thread") -> Any:
+        start_timeout: float = 120.0, executor: Any = None, stage_executor: str | None = "thread",
+        reuse_kernel: bool = True) -> Any:
     """Execute a parameterised notebook with papermill for each item or chunk of items, on the runner.
 
     Parameters
@@ -482,6 +483,12 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         Executor the stages inside each kernel use by default (``$SOUNDFORGE_EXECUTOR`` of the kernel):
         ``"thread"`` (default) runs them in the kernel's process, no nested worker pool; ``None``
         leaves each stage its own.
+    reuse_kernel : bool
+        Each worker process keeps its kernel warm and resets it between notebooks (namespace cleared,
+        folder restored, figures closed; imports stay loaded: :mod:`soundforge.batch.kernels`), so one
+        track per notebook does not pay a kernel start and the notebook's imports every time. ``False``:
+        a fresh kernel per notebook (papermill's isolation; use it for notebooks that change process-wide
+        state). Only worker processes reuse kernels (not ``executor="thread"``).
 
     Returns
     -------
@@ -519,6 +526,7 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     check.string(workspace_parameter, name="workspace_parameter", call=call, what="a notebook parameter name")
     check.seconds(start_timeout, name="start_timeout", call=call, allow_none=False)
     check.boolean(force, name="force", call=call)
+    check.boolean(reuse_kernel, name="reuse_kernel", call=call)
     check.progress(progress, call=call)
     if workspace is not None and not hasattr(workspace, "catalog"):
         check.path_like(workspace, name="workspace", call=call, what="a Workspace, a folder path, or None")
@@ -540,12 +548,16 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
     audio_rows = {r["track_id"]: r for r in ws.catalog.query("SELECT track_id, sha256, duration_s FROM audio")}
     input_hashes = {k: r["sha256"] for k, r in audio_rows.items()}
     kernel_env = {"SOUNDFORGE_EXECUTOR": stage_executor} if stage_executor else {}
+    chosen = executor if executor is not None else ws.executor or BATCH.executor
+    reusable = (chosen in ("process", "dask") or type(chosen).__name__ in ("ProcessExecutor", "DaskExecutor")
+                or type(chosen).__module__.partition(".")[0] == "distributed")
     work = [WorkItem(key=item, input_hash=input_hashes.get(item),
                      timeout_s=limits.batch(audio_rows[item]["duration_s"] if item in audio_rows else None),
                      payload=NotebookItem(item=item, input=str(path), out_dir=str(target), parameters=fixed,
                                           item_parameter=item_parameter, kernel_name=kernel_name,
                                           start_timeout_s=start_timeout, kernel_env=kernel_env,
-                                          log_dir=str(run_dir / "logs")))
+                                          log_dir=str(run_dir / "logs"),
+                                          reuse_kernel=bool(reuse_kernel) and reusable))
             for item in item_list]
     captured: dict[str, Any] = {}
 
@@ -561,7 +573,7 @@ def run(notebook: str | os.PathLike[str], items: Any, *, parameters: Mapping[str
         try:
             run_stage(BATCH, work, catalog=ws.catalog, params=hashed, workers=workers, timeout=timeout, force=force,
                       progress=report, errors=errors, record=_recorder(run_dir), existing=_previous_outputs(ws),
-                      executor=executor if executor is not None else ws.executor or BATCH.executor,
+                      executor=chosen,
                       run_id=run_id, chunk_size=chunk_size)
         except SoundforgeError as exc:
             if errors != "raise" or "summary" not in captured:

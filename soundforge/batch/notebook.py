@@ -71,6 +71,9 @@ class NotebookItem:
     log_dir : str or None
         Folder of the kernels' logs (``<item or chunk>.log``: what a kernel prints on its own
         stdout/stderr); ``None``: the worker's streams.
+    reuse_kernel : bool
+        Execute in this worker process's warm kernel, reset between notebooks
+        (:mod:`soundforge.batch.kernels`), instead of a fresh kernel per notebook.
     """
 
     item: str
@@ -82,6 +85,7 @@ class NotebookItem:
     start_timeout_s: float = 120.0
     kernel_env: Mapping[str, str] = field(default_factory=dict)
     log_dir: str | None = None
+    reuse_kernel: bool = False
 
 
 def output_name(items: list[str]) -> str:
@@ -181,6 +185,8 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
     def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
         ctx.report(min(99.0, 100.0 * cell_index / total), f"cell {cell_index}: {first_line(cell.source)}")
 
+    if first.reuse_kernel:
+        return _run_in_kept_kernel(payloads, ctx, nb=nb, final=final, partial=partial, on_cell_start=on_cell_start)
     log = None
     if first.log_dir is not None:
         Path(first.log_dir).mkdir(parents=True, exist_ok=True)
@@ -210,6 +216,52 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
     finally:
         if log is not None:
             log.close()
+    took = time.perf_counter() - started
+    stamp(partial, final, status="completed")
+    share = took / len(items)
+    return {item: {"output_notebook": str(final), "duration_s": share, "error_type": None, "failed_cell": None}
+            for item in items}
+
+
+def _run_in_kept_kernel(payloads: list[NotebookItem], ctx: ItemContext, *, nb: Any, final: Path, partial: Path,
+                        on_cell_start: Any) -> dict[str, dict[str, Any]]:
+    """:func:`run_notebook` in this worker's warm kernel (see :mod:`soundforge.batch.kernels`)."""
+    import papermill
+
+    from .kernels import ENGINE, pool
+
+    first = payloads[0]
+    items = [p.item for p in payloads]
+    kernel_name = first.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+    cwd = str(Path(first.input).parent)
+    kernels = pool()
+    km, _ = kernels.kernel(kernel_name=kernel_name, cwd=cwd, env=first.kernel_env, log_dir=first.log_dir,
+                           extra_arguments=quiet_kernel_arguments(first.input, kernel_name=first.kernel_name),
+                           start_timeout_s=float(first.start_timeout_s))
+    pid = getattr(km.provisioner, "pid", None)
+    if pid:
+        ctx.register_process(pid)  # a timeout kills the kernel with the worker
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            nb, os.fspath(partial), parameters={**first.parameters, first.item_parameter: items},
+            kernel_name=kernel_name, cwd=cwd, progress_bar=False, start_timeout=float(first.start_timeout_s),
+            log_output=False, km=km, engine_name=ENGINE, on_cell_start=on_cell_start)
+    except Exception as exc:
+        took = time.perf_counter() - started
+        if type(exc).__name__ == "DeadKernelError":
+            kernels.forget(km)
+            raise KernelDied(f"The kernel of {final.name} died while it ran ({exc}); the attempt is retried once. "
+                             "Out of memory? See the kernel log in the run's logs/ folder.",
+                             output_notebook=None, duration_s=took) from exc
+        found = describe_failure(exc, output=os.fspath(partial) if partial.is_file() else None)
+        kept = None
+        if partial.is_file():
+            with contextlib.suppress(Exception):
+                stamp(partial, final, status="failed", error=found["error"])
+                kept = str(final)
+        raise NotebookFailed(found["error"], error_type=found["error_type"], failed_cell=found["failed_cell"],
+                             output_notebook=kept, duration_s=took) from exc
     took = time.perf_counter() - started
     stamp(partial, final, status="completed")
     share = took / len(items)

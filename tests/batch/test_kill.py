@@ -115,3 +115,31 @@ def test_a_kernel_that_died_is_retried_once(tmp_path: Path) -> None:
     jobs = ws.catalog.query("SELECT status, error_type, attempts FROM jobs WHERE stage = 'batch' ORDER BY job_id")
     assert [(j["status"], j["error_type"], j["attempts"]) for j in jobs] == [("failed", "KernelDied", 1),
                                                                               ("done", None, 2)]
+
+
+REUSE = '''import os
+seen = "leftover" in dir()
+leftover = 1
+with open(log, "a") as fh:
+    fh.write(f"{tracks[0]} {os.getpid()} {seen} {os.getcwd()}\\n")
+'''
+
+
+def test_a_worker_keeps_its_kernel_warm_but_resets_it_between_notebooks(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    nb = new_notebook()
+    params = new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, new_code_cell(REUSE)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "reuse.ipynb"
+    nbformat.write(nb, str(path))
+    warm, cold = tmp_path / "warm.txt", tmp_path / "cold.txt"
+    batch.run(path, ["a", "b", "c"], workspace=ws, parameters={"log": str(warm)}, workers=1, progress=None)
+    rows = [line.split() for line in warm.read_text().splitlines()]
+    assert len({pid for _, pid, _, _ in rows}) == 1  # one kernel for the three notebooks
+    assert [seen for _, _, seen, _ in rows] == ["False"] * 3  # ... whose namespace was reset each time
+    assert {cwd for *_, cwd in rows} == {str(tmp_path)}
+    batch.run(path, ["a", "b"], workspace=ws, parameters={"log": str(cold)}, workers=1, progress=None, force=True,
+              reuse_kernel=False)
+    assert len({line.split()[1] for line in cold.read_text().splitlines()}) == 2  # a fresh kernel each
