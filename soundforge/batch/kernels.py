@@ -181,7 +181,9 @@ def _kill(km: Any) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(os.getpgid(pid), signal.SIGKILL)
     with contextlib.suppress(Exception):
-        km.cleanup_resources()
+        from jupyter_core.utils import run_sync
+
+        run_sync(km.cleanup_resources)()
 
 
 _POOL: KernelPool | None = None

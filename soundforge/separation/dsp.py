@@ -192,10 +192,8 @@ def stft(x: np.ndarray, *, n_fft: int, hop: int) -> np.ndarray:
     """
     pad = n_fft // 2
     padded = np.pad(x, ((0, 0), (pad, pad)))
-    n_frames = 1 + (padded.shape[1] - n_fft) // hop
-    index = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]
-    frames = padded[:, index] * _window(n_fft)  # (channels, n_frames, n_fft)
-    return np.fft.rfft(frames, axis=-1).astype(np.complex64).transpose(0, 2, 1)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]  # (channels, frames, n_fft)
+    return np.fft.rfft(frames * _window(n_fft), axis=-1).astype(np.complex64).transpose(0, 2, 1)
 
 
 def istft(spec: np.ndarray, *, hop: int, length: int) -> np.ndarray:
