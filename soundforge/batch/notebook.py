@@ -17,6 +17,7 @@ execution was stopped (timeout, kill -9 of the run) keeps its ``.partial`` name 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -185,88 +186,62 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
     def on_cell_start(cell: Any, cell_index: int, **_: Any) -> None:
         ctx.report(min(99.0, 100.0 * cell_index / total), f"cell {cell_index}: {first_line(cell.source)}")
 
-    if first.reuse_kernel:
-        return _run_in_kept_kernel(payloads, ctx, nb=nb, final=final, partial=partial, on_cell_start=on_cell_start)
-    log = None
-    if first.log_dir is not None:
-        Path(first.log_dir).mkdir(parents=True, exist_ok=True)
-        log = open(Path(first.log_dir) / f"{final.stem}.log", "ab")  # noqa: SIM115 - closed below
-    started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            nb, os.fspath(partial), parameters={**first.parameters, first.item_parameter: items},
-            kernel_name=first.kernel_name, cwd=str(Path(first.input).parent), progress_bar=False,
-            start_timeout=float(first.start_timeout_s), log_output=False,
-            extra_arguments=quiet_kernel_arguments(first.input, kernel_name=first.kernel_name),
-            kernel_manager_class=_kernel_manager(ctx, first.kernel_env, log), on_cell_start=on_cell_start)
-    except Exception as exc:
-        took = time.perf_counter() - started
-        if type(exc).__name__ == "DeadKernelError":  # nbclient's: the kernel process is gone
-            raise KernelDied(f"The kernel of {final.name} died while it ran ({exc}); the attempt is retried once. "
-                             "Out of memory? See the kernel log in the run's logs/ folder.",
-                             output_notebook=None, duration_s=took) from exc
-        found = describe_failure(exc, output=os.fspath(partial) if partial.is_file() else None)
-        kept = None
-        if partial.is_file():
-            with contextlib.suppress(Exception):
-                stamp(partial, final, status="failed", error=found["error"])
-                kept = str(final)
-        raise NotebookFailed(found["error"], error_type=found["error_type"], failed_cell=found["failed_cell"],
-                             output_notebook=kept, duration_s=took) from exc
-    finally:
-        if log is not None:
-            log.close()
-    took = time.perf_counter() - started
-    stamp(partial, final, status="completed")
-    share = took / len(items)
-    return {item: {"output_notebook": str(final), "duration_s": share, "error_type": None, "failed_cell": None}
-            for item in items}
-
-
-def _run_in_kept_kernel(payloads: list[NotebookItem], ctx: ItemContext, *, nb: Any, final: Path, partial: Path,
-                        on_cell_start: Any) -> dict[str, dict[str, Any]]:
-    """:func:`run_notebook` in this worker's warm kernel (see :mod:`soundforge.batch.kernels`)."""
-    import papermill
-
-    from .kernels import ENGINE, pool
-
-    first = payloads[0]
-    items = [p.item for p in payloads]
-    kernel_name = first.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
     cwd = str(Path(first.input).parent)
-    kernels = pool()
-    km, _ = kernels.kernel(kernel_name=kernel_name, cwd=cwd, env=first.kernel_env, log_dir=first.log_dir,
-                           extra_arguments=quiet_kernel_arguments(first.input, kernel_name=first.kernel_name),
-                           start_timeout_s=float(first.start_timeout_s))
-    pid = getattr(km.provisioner, "pid", None)
-    if pid:
-        ctx.register_process(pid)  # a timeout kills the kernel with the worker
-    started = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            nb, os.fspath(partial), parameters={**first.parameters, first.item_parameter: items},
-            kernel_name=kernel_name, cwd=cwd, progress_bar=False, start_timeout=float(first.start_timeout_s),
-            log_output=False, km=km, engine_name=ENGINE, on_cell_start=on_cell_start)
-    except Exception as exc:
+    arguments = quiet_kernel_arguments(first.input, kernel_name=first.kernel_name)
+    with contextlib.ExitStack() as stack:
+        forget: Any = None
+        if first.reuse_kernel:  # this worker's warm kernel, reset (see soundforge.batch.kernels)
+            from .kernels import ENGINE, pool
+
+            kernel_name = first.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+            km, _ = pool().kernel(kernel_name=kernel_name, cwd=cwd, env=first.kernel_env, log_dir=first.log_dir,
+                                  extra_arguments=arguments, start_timeout_s=float(first.start_timeout_s))
+            pid = getattr(km.provisioner, "pid", None)
+            if pid:
+                ctx.register_process(pid)  # a timeout kills the kernel with the worker
+            kernel: dict[str, Any] = {"kernel_name": kernel_name, "km": km, "engine_name": ENGINE}
+            forget = functools.partial(pool().forget, km)
+        else:  # a fresh kernel for this notebook
+            log = None
+            if first.log_dir is not None:
+                Path(first.log_dir).mkdir(parents=True, exist_ok=True)
+                log = stack.enter_context(open(Path(first.log_dir) / f"{final.stem}.log", "ab"))
+            kernel = {"kernel_name": first.kernel_name, "extra_arguments": arguments,
+                      "kernel_manager_class": _kernel_manager(ctx, first.kernel_env, log)}
+        started = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                nb, os.fspath(partial), parameters={**first.parameters, first.item_parameter: items}, cwd=cwd,
+                progress_bar=False, start_timeout=float(first.start_timeout_s), log_output=False,
+                on_cell_start=on_cell_start, **kernel)
+        except Exception as exc:
+            raise _failure(exc, final=final, partial=partial, took=time.perf_counter() - started,
+                           forget=forget) from exc
         took = time.perf_counter() - started
-        if type(exc).__name__ == "DeadKernelError":
-            kernels.forget(km)
-            raise KernelDied(f"The kernel of {final.name} died while it ran ({exc}); the attempt is retried once. "
-                             "Out of memory? See the kernel log in the run's logs/ folder.",
-                             output_notebook=None, duration_s=took) from exc
-        found = describe_failure(exc, output=os.fspath(partial) if partial.is_file() else None)
-        kept = None
-        if partial.is_file():
-            with contextlib.suppress(Exception):
-                stamp(partial, final, status="failed", error=found["error"])
-                kept = str(final)
-        raise NotebookFailed(found["error"], error_type=found["error_type"], failed_cell=found["failed_cell"],
-                             output_notebook=kept, duration_s=took) from exc
-    took = time.perf_counter() - started
     stamp(partial, final, status="completed")
     share = took / len(items)
     return {item: {"output_notebook": str(final), "duration_s": share, "error_type": None, "failed_cell": None}
             for item in items}
+
+
+def _failure(exc: BaseException, *, final: Path, partial: Path, took: float,
+             forget: Any = None) -> BatchError:
+    """The error of an execution that raised: :class:`KernelDied` (retried) or :class:`NotebookFailed`,
+    whose output notebook is kept and marked ``failed``."""
+    if type(exc).__name__ == "DeadKernelError":  # nbclient's: the kernel process is gone
+        if forget is not None:
+            forget()
+        return KernelDied(f"The kernel of {final.name} died while it ran ({exc}); the attempt is retried once. "
+                          "Out of memory? See the kernel log in the run's logs/ folder.",
+                          output_notebook=None, duration_s=took)
+    found = describe_failure(exc, output=os.fspath(partial) if partial.is_file() else None)
+    kept = None
+    if partial.is_file():
+        with contextlib.suppress(Exception):
+            stamp(partial, final, status="failed", error=found["error"])
+            kept = str(final)
+    return NotebookFailed(found["error"], error_type=found["error_type"], failed_cell=found["failed_cell"],
+                          output_notebook=kept, duration_s=took)
 
 
 BATCH = StageSpec(name="batch", work=run_notebook, executor="process", workers=2, timeout_s=None, columns=COLUMNS,
