@@ -39,11 +39,11 @@ batch.run(sys.argv[1], sys.argv[2].split(","), workspace=sys.argv[3], parameters
 """
 
 
-def _notebook(path: Path) -> Path:
+def _notebook(path: Path, code: str = SLOW) -> Path:
     nb = new_notebook()
     params = new_code_cell(PARAMETERS)
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, new_code_cell(SLOW)]
+    nb.cells = [params, new_code_cell(code)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(path))
     return path
@@ -101,13 +101,7 @@ Path(log).write_text("ok")
 
 def test_a_kernel_that_died_is_retried_once(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
-    nb = new_notebook()
-    params = new_code_cell(PARAMETERS)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, new_code_cell(DIES_ONCE)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = tmp_path / "dies.ipynb"
-    nbformat.write(nb, str(path))
+    path = _notebook(tmp_path / "dies.ipynb", DIES_ONCE)
     log = tmp_path / "out.txt"
     summary = batch.run(path, ["t1"], workspace=ws, parameters={"log": str(log)}, workers=1, progress=None)
     assert summary["status"].item() == "done"
@@ -127,13 +121,7 @@ with open(log, "a") as fh:
 
 def test_a_worker_keeps_its_kernel_warm_but_resets_it_between_notebooks(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "ws")
-    nb = new_notebook()
-    params = new_code_cell(PARAMETERS)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, new_code_cell(REUSE)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = tmp_path / "reuse.ipynb"
-    nbformat.write(nb, str(path))
+    path = _notebook(tmp_path / "reuse.ipynb", REUSE)
     warm, cold = tmp_path / "warm.txt", tmp_path / "cold.txt"
     batch.run(path, ["a", "b", "c"], workspace=ws, parameters={"log": str(warm)}, workers=1, progress=None)
     rows = [line.split() for line in warm.read_text().splitlines()]
@@ -143,3 +131,16 @@ def test_a_worker_keeps_its_kernel_warm_but_resets_it_between_notebooks(tmp_path
     batch.run(path, ["a", "b"], workspace=ws, parameters={"log": str(cold)}, workers=1, progress=None, force=True,
               reuse_kernel=False)
     assert len({line.split()[1] for line in cold.read_text().splitlines()}) == 2  # a fresh kernel each
+
+
+def test_a_fresh_kernel_per_notebook_reports_the_failing_cell(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    path = _notebook(tmp_path / "fails.ipynb", "raise ValueError(f'bad track {tracks[0]}')")
+    summary = batch.run(path, ["t1"], workspace=ws, parameters={"log": str(tmp_path / "x")}, workers=1,
+                        progress=None, reuse_kernel=False)
+    row = summary.iloc[0]
+    assert row["status"] == "failed"
+    assert row["error_type"] == "ValueError"
+    assert "raised ValueError: bad track t1" in row["error"]
+    assert nbformat.read(row["output_notebook"], as_version=4).metadata["soundforge"]["status"] == "failed"
+    assert (ws.root / "runs" / summary["run_id"][0] / "logs" / "t1.log").is_file()  # the kernel's own output
