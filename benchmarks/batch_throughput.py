@@ -117,7 +117,7 @@ def empty_notebook(folder: Path) -> Path:
 
 
 def timed_batch(notebook: Path, ws: Workspace, tracks: list[str], *, workers: int, chunk: int,
-                parameters: dict[str, Any], stage_executor: str | None = "auto") -> tuple[float, Any]:
+                parameters: dict[str, Any], stage_executor: str | None = "thread") -> tuple[float, Any]:
     started = time.perf_counter()
     summary = batch.run(notebook, tracks, parameters=parameters, workers=workers, chunk_size=chunk, workspace=ws,
                         progress=None, stage_executor=stage_executor)
@@ -133,9 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="notebook parameter (JSON value or string)")
     parser.add_argument("--tmp", default=None, help="scratch folder (default: a temporary one)")
-    parser.add_argument("--stage-executor", default="auto",
-                        help="executor of the stages inside each kernel ('auto': threads for chunk 1, else each "
-                             "stage's own; 'none': each stage's own processes)")
+    parser.add_argument("--stage-executor", default="thread",
+                        help="executor of the stages inside each kernel ('none': each stage's own processes)")
     args = parser.parse_args(argv)
 
     parameters = {}
