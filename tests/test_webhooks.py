@@ -26,7 +26,8 @@ from tests.download.conftest import fake_spotdl as fake_spotdl  # the stub spotd
 from tests.events.conftest import FAST
 from tests.events.receiver import Answer, Receiver
 from tests.spotify.conftest import fake, fake_server  # noqa: F401  (the fake Spotify on 127.0.0.1)
-from tests.spotify.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
+from tests.spotify.conftest import spotify_env as spotify_env  # the fake Spotify in the environment
+from tests.spotify.fake_spotify import FakeSpotify
 
 
 @pytest.fixture
@@ -80,16 +81,6 @@ def test_test_sends_one_signed_event_even_to_a_disabled_endpoint(ws: Workspace, 
     failed = ws.webhooks.test(hook.webhook_id)
     assert (failed.ok, failed.status_code, failed.error) == (False, 500, "HTTP 500")
     assert ws.webhooks.list()["failures"].iloc[0] == 0  # tests do not count against the endpoint
-
-
-@pytest.fixture
-def spotify_env(fake: FakeSpotify, monkeypatch: pytest.MonkeyPatch) -> FakeSpotify:  # noqa: F811
-    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_API_URL", f"{fake.base}/v1")
-    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_TOKEN_URL", f"{fake.base}/api/token")
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.delenv("SOUNDFORGE_MARKET", raising=False)
-    return fake
 
 
 def _absolute_paths(value: Any) -> list[str]:

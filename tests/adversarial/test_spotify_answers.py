@@ -14,20 +14,12 @@ from soundforge import Workspace
 from soundforge.errors import SpotifyURLError
 from soundforge.spotify import parse_url
 from tests.spotify.conftest import fake, fake_server  # noqa: F401  (shared fixtures)
-from tests.spotify.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
+from tests.spotify.conftest import spotify_env as spotify_env  # the fake Spotify in the environment
+from tests.spotify.fake_spotify import FakeSpotify
 
 from .conftest import assert_consistent, failed_row, refused, tried
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture
-def spotify_env(fake: FakeSpotify, monkeypatch: pytest.MonkeyPatch) -> FakeSpotify:  # noqa: F811
-    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_API_URL", f"{fake.base}/v1")
-    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_TOKEN_URL", f"{fake.base}/api/token")
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", CLIENT_SECRET)
-    return fake
 
 
 @pytest.fixture

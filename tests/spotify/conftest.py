@@ -53,3 +53,14 @@ def make_client(fake: FakeSpotify, sleeps: list[float], tmp_path: Path) -> Itera
     yield _make
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def spotify_env(fake: FakeSpotify, monkeypatch: pytest.MonkeyPatch) -> FakeSpotify:
+    """Environment pointing a workspace's own client at the fake, with valid credentials."""
+    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_API_URL", f"{fake.base}/v1")
+    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_TOKEN_URL", f"{fake.base}/api/token")
+    monkeypatch.setenv("SPOTIFY_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.delenv("SOUNDFORGE_MARKET", raising=False)
+    return fake

@@ -25,21 +25,11 @@ from soundforge.spotify import HttpSpotifyClient, parse_url
 from soundforge.spotify import RetryPolicy as ClientRetry
 from soundforge.stages.fetch import FETCH, FETCH_COLUMNS, ClientHolder, fetch_items, record_fetch
 from tests.spotify.conftest import fake, fake_server, make_client, sleeps  # noqa: F401  (shared fixtures)
+from tests.spotify.conftest import spotify_env as spotify_env  # the fake Spotify in the environment
 from tests.spotify.fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
 
 REPO = Path(__file__).resolve().parents[2]
 MakeClient = Callable[..., HttpSpotifyClient]
-
-
-@pytest.fixture
-def spotify_env(fake: FakeSpotify, monkeypatch: pytest.MonkeyPatch) -> FakeSpotify:  # noqa: F811
-    """Environment pointing the workspace's own client at the fake, with valid credentials."""
-    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_API_URL", f"{fake.base}/v1")
-    monkeypatch.setenv("SOUNDFORGE_SPOTIFY_TOKEN_URL", f"{fake.base}/api/token")
-    monkeypatch.setenv("SPOTIFY_CLIENT_ID", CLIENT_ID)
-    monkeypatch.setenv("SPOTIFY_CLIENT_SECRET", CLIENT_SECRET)
-    monkeypatch.delenv("SOUNDFORGE_MARKET", raising=False)
-    return fake
 
 
 @pytest.fixture
