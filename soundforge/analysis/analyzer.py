@@ -15,7 +15,7 @@ from .result import FEATURES, Analysis, check_finite
 
 __all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
 
-ANALYZER_VERSION = "v3"
+ANALYZER_VERSION = "v4"
 """Version of the analysis algorithms; part of the saved file names and the catalog key."""
 
 ProgressFn = Callable[[float | None, str | None], None]
@@ -199,8 +199,9 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
             beats = rhythm.Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note=no_pulse)
         else:
             beats = rhythm.beat_track(env, fps=fps, bands=bands)
-        change = tonal.harmonic_change(tf) if tf is not None else np.zeros(0)
-        met = rhythm.meter(beats.times, harmonic_change=change, change_frame_s=tonal_s, low_band=bands[0], fps=fps)
+        met = rhythm.meter(beats.times, bands=bands, fps=fps, chroma_frame_s=tonal_s,
+                           treble=tf.treble if tf is not None else None, bass=tf.bass if tf is not None else None,
+                           harmonic_change=tonal.harmonic_change(tf) if tf is not None else None)
         onsets = rhythm.onsets(env, fps=fps)
         feats.update(tempo_bpm=round(beats.tempo_bpm, 3) if beats.times.size else None,
                      tempo_confidence=round(beats.confidence, 4), tempo_note=beats.note,

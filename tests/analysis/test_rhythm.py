@@ -55,7 +55,7 @@ def test_meter_reads_accents() -> None:
         low[round(t * FPS)] = 1.0
     for t in times:
         low[round(t * FPS)] += 0.2
-    m = rhythm.meter(times, harmonic_change=np.zeros(0), change_frame_s=0.1, low_band=low, fps=FPS)
+    m = rhythm.meter(times, bands=np.stack([low, np.zeros_like(low), np.zeros_like(low)]), fps=FPS)
     assert m.time_signature == "3/4"
     np.testing.assert_allclose(m.downbeats, times[1::3])
     assert m.beat_positions[:4].tolist() == [3, 1, 2, 3]
