@@ -68,3 +68,29 @@ def test_onsets_and_beat_strength() -> None:
     beats = rhythm.beat_track(env, fps=FPS)
     assert rhythm.beat_strength(env, beats.times, fps=FPS) > 3.0
     assert rhythm.beat_strength(env, np.zeros(0), fps=FPS) == 0.0
+
+
+def test_bar_phase_from_chord_changes_and_backbeat() -> None:
+    """Kick on beats 1 and 3, snare on 2 and 4 (drums cannot tell 1 from 3), chords changing on
+    every bar's first beat (from the second beat on), and one huge onset after silence on the
+    first beat, which must not outvote the rest."""
+    times = 0.5 + np.arange(32) * 0.5
+    n = round(17.5 * FPS)
+    bands = np.zeros((3, n))
+    for i, t in enumerate(times):
+        f = round(t * FPS)
+        bands[0, f] = 1.0 if (i - 1) % 2 == 0 else 0.1          # kick on 1 and 3 of bars starting at beat 1
+        bands[1, f] = 1.0 if (i - 1) % 2 == 1 else 0.1          # snare on 2 and 4
+        bands[2, f] = 0.5
+    bands[0, round(times[0] * FPS)] = 50.0                        # the first onset after silence
+    frame_s = 0.1
+    chroma = np.zeros((round(17.5 / frame_s), 12))
+    chords = [0, 5, 7, 9]
+    for k, start in enumerate(times[1::4]):
+        lo, hi = round(start / frame_s), round((start + 2.0) / frame_s)
+        chroma[lo:hi, [chords[k % 4], (chords[k % 4] + 4) % 12, (chords[k % 4] + 7) % 12]] = 1.0
+    chroma[: round(times[1] / frame_s), [9, 1, 4]] = 1.0
+    m = rhythm.meter(times, bands=bands, fps=FPS, treble=chroma, bass=chroma, chroma_frame_s=frame_s)
+    assert m.time_signature == "4/4"
+    np.testing.assert_allclose(m.downbeats, times[1::4])
+    assert m.beat_positions[:3].tolist() == [4, 1, 2]
