@@ -198,7 +198,10 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
         if no_pulse:
             beats = rhythm.Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note=no_pulse)
         else:
-            beats = rhythm.beat_track(env, fps=fps, bands=bands)
+            energy = rhythm.energy_flux(fe.level_db) if fe.level_db.size == env.size else None
+            if energy is not None and quiet.size == env.size:
+                energy = np.where(quiet, 0.0, energy)
+            beats = rhythm.beat_track(env, fps=fps, bands=bands, energy=energy)
         met = rhythm.meter(beats.times, bands=bands, fps=fps, chroma_frame_s=tonal_s,
                            treble=tf.treble if tf is not None else None, bass=tf.bass if tf is not None else None,
                            harmonic_change=tonal.harmonic_change(tf) if tf is not None else None)

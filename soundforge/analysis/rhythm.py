@@ -24,7 +24,10 @@ long files cost little memory):
    the fit never saw; they are written below with the figures.
 4. **Beats** — dynamic programming (Ellis 2007): maximise onset strength at
    the beats minus ``tightness * log(interval / period) ** 2`` per beat, so
-   the grid follows the music's phase and small tempo drifts. Each beat is
+   the grid follows the music's phase and small tempo drifts. It runs on five
+   onset functions at the same period (the envelope, each band, the energy
+   rise) and keeps the sequence that agrees best with the others
+   (multi-feature beat tracking, Zapata, Davies & Gómez 2014). Each beat is
    then moved to the sub-frame peak of the envelope (parabolic interpolation,
    only at local maxima, at most half a frame); beats are strictly increasing
    and inside the file.
@@ -49,8 +52,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BAND_EDGES_HZ", "ONSET_SALIENCE_MIN", "Beats", "Meter", "OnsetFlux", "beat_strength", "beat_track",
-           "estimate_tempo", "meter", "onset_density", "onset_envelope", "onsets", "pulse_note", "tempo_from_beats"]
+__all__ = ["BAND_EDGES_HZ", "ONSET_SALIENCE_MIN", "Beats", "Meter", "OnsetFlux", "TempoEstimate", "beat_strength",
+           "beat_track", "energy_flux", "estimate_tempo", "meter", "onset_density", "onset_envelope", "onsets",
+           "pulse_note", "tempo_from_beats"]
 
 BAND_EDGES_HZ = (0.0, 200.0, 2000.0, 11025.0)
 """Edges of the onset sub-bands: low (kick, bass), mid (snare body, chords, voice), high (hats, noise)."""
@@ -81,6 +85,7 @@ _OCTAVE_DOWN = 0.3
 weighs the tempo prior): P(faster is the beat) below 0.3 (0.5 for the walk up)."""
 _ACCENTLESS = 0.9
 _TIGHTNESS = 400.0
+_AGREEMENT_S = 0.07  # two beats agree within 70 ms (the usual beat F-measure window)
 
 ONSET_SALIENCE_MIN = 2.35
 """Below this ratio of the 99th to the 50th percentile of the raw onset flux (frames that are not quiet),
@@ -437,29 +442,34 @@ class Beats:
 
 
 def _dp_beats(env: np.ndarray, period: float, *, tightness: float) -> np.ndarray:
-    """Ellis' dynamic-programming beat tracker: frame indices of the beats."""
+    """Ellis' dynamic-programming beat tracker: frame indices of the beats.
+
+    Every predecessor of frame ``t`` lies at least ``period / 2`` frames back, so the recursion is
+    evaluated for blocks of that many frames at once (the same result as frame by frame, ~10x
+    fewer Python steps).
+    """
     n = env.size
     local = env / (env.std() + 1e-12)
-    lo, hi = round(period / 2), round(2 * period)
+    lo, hi = max(1, round(period / 2)), round(2 * period)
     offsets = np.arange(lo, hi + 1)
     penalty = -tightness * np.log(offsets / period) ** 2
     cum = local.copy()
     back = np.full(n, -1)
-    for t in range(lo, n):
-        prev = t - offsets
-        ok = prev >= 0
-        cand = cum[prev[ok]] + penalty[ok]
-        k = int(np.argmax(cand))
-        if cand[k] > 0:
-            cum[t] = local[t] + cand[k]
-            back[t] = prev[ok][k]
+    for start in range(lo, n, lo):
+        t = np.arange(start, min(start + lo, n))
+        prev = t[:, None] - offsets[None, :]                          # (block, offsets), all < start
+        cand = np.where(prev >= 0, cum[np.maximum(prev, 0)] + penalty[None, :], -np.inf)
+        k = np.argmax(cand, axis=1)
+        best = cand[np.arange(t.size), k]
+        upd = best > 0
+        cum[t[upd]] = local[t[upd]] + best[upd]
+        back[t[upd]] = prev[np.arange(t.size), k][upd]
     # End on the best-scoring frame of the last period.
     tail = cum[max(0, n - round(period)):]
-    t = max(0, n - tail.size) + int(np.argmax(tail))
-    path = [t]
-    while back[t] >= 0:
-        t = int(back[t])
-        path.append(t)
+    t_end = max(0, n - tail.size) + int(np.argmax(tail))
+    path = [t_end]
+    while back[path[-1]] >= 0:
+        path.append(int(back[path[-1]]))
     return np.array(path[::-1])
 
 
@@ -532,9 +542,46 @@ def tempo_from_beats(times: np.ndarray) -> float:
     return float(60.0 / slope)
 
 
+def energy_flux(level_db: np.ndarray) -> np.ndarray:
+    """Onset function from the frame level: the rise of the frame RMS (``10 ** (level_db / 20)``),
+    half-wave rectified and scaled by its 95th percentile, ``(n_frames,)``."""
+    rms = np.power(10.0, np.asarray(level_db, dtype=float) / 20.0)
+    flux = np.maximum(np.diff(rms, prepend=rms[:1]), 0.0)
+    scale = float(np.percentile(flux, 95)) if flux.size else 0.0
+    return flux / scale if scale > 1e-12 else flux
+
+
+def _agreement(a: np.ndarray, b: np.ndarray, *, tol: float) -> float:
+    """F-measure between two beat sequences (frames, sorted): beats of ``a`` with a beat of ``b``
+    within ``tol`` frames, each beat matched at most once."""
+    if a.size == 0 or b.size == 0:
+        return 0.0
+    j = np.clip(np.searchsorted(b, a), 1, b.size - 1) if b.size > 1 else np.zeros(a.size, dtype=int)
+    nearest = np.where(np.abs(b[j - 1] - a) <= np.abs(b[j] - a), j - 1, j) if b.size > 1 else j
+    hit = np.abs(b[nearest] - a) <= tol
+    matches = np.unique(nearest[hit]).size
+    return 2.0 * matches / (a.size + b.size)
+
+
+def _most_agreed(tracks: list[np.ndarray], *, tol: float) -> int:
+    """Index of the beat sequence that agrees best, on average, with all the others (maximum mean
+    mutual agreement; Zapata, Davies & Gómez 2014)."""
+    if len(tracks) < 3:
+        return 0
+    scores = [np.mean([_agreement(t, u, tol=tol) for j, u in enumerate(tracks) if j != i])
+              for i, t in enumerate(tracks)]
+    return int(np.argmax(scores))
+
+
 def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = None,
-               bands: np.ndarray | None = None) -> Beats:
+               bands: np.ndarray | None = None, energy: np.ndarray | None = None) -> Beats:
     """Beats of an onset envelope (module docstring, steps 4-5).
+
+    With ``bands`` (and ``energy``), the beats are tracked at the same period on every onset
+    function (the envelope, each band, the energy rise) and the sequence that agrees best with
+    the others is kept (multi-feature beat tracking, Zapata, Davies & Gómez 2014): one onset
+    function can lock onto the off-beat (hats and an off-beat bass in dance music), the
+    committee rarely does.
 
     Parameters
     ----------
@@ -545,7 +592,10 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
     tempo : TempoEstimate, optional
         Beat period to follow; estimated when omitted.
     bands : numpy.ndarray, optional
-        Band envelopes for the tempo estimate (see :func:`estimate_tempo`).
+        Band envelopes ``(3, n)`` for the tempo estimate (see :func:`estimate_tempo`) and as
+        candidate onset functions.
+    energy : numpy.ndarray, optional
+        Energy onset function ``(n,)`` (:func:`energy_flux`), another candidate.
 
     Returns
     -------
@@ -555,8 +605,15 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
     tempo = tempo or estimate_tempo(env, fps=fps, bands=bands)
     if tempo is None:
         return Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note="no steady pulse")
-    frames = _trim(env, _dp_beats(env, tempo.period, tightness=_TIGHTNESS))
-    times = _strictly_increasing(_refine_peaks(env, frames) / fps, min_gap=0.25 * tempo.period / fps,
+    functions = [env]
+    if bands is not None:
+        functions.extend(band for band in bands if band.size == env.size and band.any())
+    if energy is not None and energy.size == env.size and energy.any():
+        functions.append(energy)
+    tracks = [_dp_beats(f, tempo.period, tightness=_TIGHTNESS) for f in functions]
+    pick = _most_agreed(tracks, tol=_AGREEMENT_S * fps)
+    frames = _trim(env, tracks[pick])
+    times = _strictly_increasing(_refine_peaks(functions[pick], frames) / fps, min_gap=0.25 * tempo.period / fps,
                                  end=(env.size - 1) / fps)
     if times.size < 2:
         return Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note="no steady pulse")

@@ -94,3 +94,74 @@ def test_bar_phase_from_chord_changes_and_backbeat() -> None:
     assert m.time_signature == "4/4"
     np.testing.assert_allclose(m.downbeats, times[1::4])
     assert m.beat_positions[:3].tolist() == [4, 1, 2]
+
+
+def _dp_reference(env: np.ndarray, period: float, *, tightness: float) -> np.ndarray:
+    """Ellis' recursion frame by frame (the textbook form the blocked version must equal)."""
+    n = env.size
+    local = env / (env.std() + 1e-12)
+    lo, hi = max(1, round(period / 2)), round(2 * period)
+    offsets = np.arange(lo, hi + 1)
+    penalty = -tightness * np.log(offsets / period) ** 2
+    cum, back = local.copy(), np.full(n, -1)
+    for t in range(lo, n):
+        prev = t - offsets
+        ok = prev >= 0
+        cand = cum[prev[ok]] + penalty[ok]
+        k = int(np.argmax(cand))
+        if cand[k] > 0:
+            cum[t], back[t] = local[t] + cand[k], prev[ok][k]
+    tail = cum[max(0, n - round(period)):]
+    path = [max(0, n - tail.size) + int(np.argmax(tail))]
+    while back[path[-1]] >= 0:
+        path.append(int(back[path[-1]]))
+    return np.array(path[::-1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_blocked_dynamic_programming_equals_frame_by_frame(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    env = _pulse_env(70.0 + 30 * seed, 25.0, offbeats=0.4, jitter=1.0) + 0.3 * rng.random(int(25.0 * FPS))
+    period = 60.0 * FPS / (70.0 + 30 * seed) * (1 + 0.01 * seed)
+    np.testing.assert_array_equal(rhythm._dp_beats(env, period, tightness=400.0),
+                                  _dp_reference(env, period, tightness=400.0))
+
+
+def test_agreement_is_an_f_measure_within_the_tolerance() -> None:
+    a = np.array([10.0, 30.0, 50.0, 70.0])
+    assert rhythm._agreement(a, a + 2.0, tol=3.0) == 1.0
+    assert rhythm._agreement(a, a + 10.0, tol=3.0) == 0.0                  # the off-beat grid
+    assert rhythm._agreement(a, a[:2], tol=3.0) == pytest.approx(2 * 2 / 6)
+    assert rhythm._agreement(a, np.zeros(0), tol=3.0) == 0.0
+
+
+def test_committee_of_onset_functions_keeps_the_beat_not_the_offbeat() -> None:
+    """Dance-music texture: loud open hats and an off-beat bass make the summed envelope's
+    off-beats stronger than its beats, while kick, snare and the energy rise mark the beat."""
+    n = int(30 * FPS)
+    period = 60.0 * FPS / 128.0
+    beat_frames = np.arange(round(2 * FPS), n - 2, period)
+    rng = np.random.default_rng(3)
+    bands = 0.03 * rng.random((3, n))
+    energy = 0.03 * rng.random(n)
+    for b in beat_frames:
+        on, off = round(b), round(b + period / 2)
+        bands[0, on] += 1.0                           # kick
+        bands[1, on] += 0.6                           # snare / kick body
+        energy[on] += 1.0
+        if off < n:
+            bands[0, off] += 0.9                      # off-beat bass
+            bands[2, off] += 2.5                      # open hat
+            energy[off] += 0.3
+    env = bands.sum(axis=0)                           # off-beats 3.4, beats 1.6
+    tempo = rhythm.TempoEstimate(period=period, confidence=0.8)
+    alone = rhythm.beat_track(env, fps=FPS, tempo=tempo)
+    committee = rhythm.beat_track(env, fps=FPS, tempo=tempo, bands=bands, energy=energy)
+
+    def on_beat(times: np.ndarray) -> float:
+        phase = ((times * FPS - beat_frames[0]) / period) % 1.0
+        return float(np.mean(np.minimum(phase, 1 - phase) < 0.1))
+
+    assert on_beat(alone.times) < 0.1                 # the envelope alone follows the hats
+    assert on_beat(committee.times) > 0.9
+    assert np.all(np.diff(committee.times) > 0)
