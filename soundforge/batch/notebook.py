@@ -194,12 +194,13 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
             from .kernels import ENGINE, pool
 
             kernel_name = first.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
-            km, _ = pool().kernel(kernel_name=kernel_name, cwd=cwd, env=first.kernel_env, log_dir=first.log_dir,
-                                  extra_arguments=arguments, start_timeout_s=float(first.start_timeout_s))
+            km, kc, _ = pool().kernel(kernel_name=kernel_name, cwd=cwd, env=first.kernel_env,
+                                      log_dir=first.log_dir, extra_arguments=arguments,
+                                      start_timeout_s=float(first.start_timeout_s))
             pid = getattr(km.provisioner, "pid", None)
             if pid:
                 ctx.register_process(pid)  # a timeout kills the kernel with the worker
-            kernel: dict[str, Any] = {"kernel_name": kernel_name, "km": km, "engine_name": ENGINE}
+            kernel: dict[str, Any] = {"kernel_name": kernel_name, "km": km, "kc": kc, "engine_name": ENGINE}
             forget = functools.partial(pool().forget, km)
         else:  # a fresh kernel for this notebook
             log = None
