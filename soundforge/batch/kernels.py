@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENGINE", "KernelPool", "pool"]
+__all__ = ["ENGINE", "KernelPool", "pool", "register_engine"]
 
-ENGINE = "soundforge-kept-kernel"
-"""papermill engine name of :class:`_KeptKernelEngine` (registered on first use)."""
+ENGINE = "soundforge"
+"""papermill engine name of soundforge's nbclient engine (registered by :func:`register_engine`)."""
 
 _RESET = """\
 def _sf_reset(cwd):
@@ -55,18 +55,62 @@ garbage collection instead of two (~0.15 s each with numpy, pandas, matplotlib a
 the working folder set back, pyplot's figures closed. The reset clears ``_sf_reset`` itself."""
 
 
-def _register_engine() -> None:
-    """papermill's nbclient engine, but the kernel client's channels are closed after each notebook
-    (with a kernel it did not start, nbclient leaves them open: ~18 file descriptors per notebook)."""
+def register_engine() -> str:
+    """Register soundforge's papermill engine (once) and return its name, :data:`ENGINE`.
+
+    papermill's nbclient engine, with two differences:
+
+    * it executes through a given connected kernel client (``kc=``, a warm kernel's, see
+      :class:`KernelPool`), and closes only the clients it connected itself (with a kernel it
+      did not start, nbclient leaves its client's channels open: ~18 file descriptors per notebook);
+    * the output notebook is saved when a code cell starts and ends (and at the start and the end),
+      not when a markdown or raw cell does: papermill rewrites the whole notebook, figures included,
+      at every cell's start and end, and half the cells of a report are markdown.
+    """
     from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
     from papermill.log import logger
     from papermill.utils import merge_kwargs, remove_args
 
     if ENGINE in papermill_engines._engines:
-        return
+        return ENGINE
 
-    class _KeptKernelEngine(NBClientEngine):
+    class _CodeCellSaves(NotebookExecutionManager):
+        _quiet = False
+
+        def save(self, **kwargs: Any) -> None:
+            if not self._quiet:
+                super().save(**kwargs)
+
+        def cell_start(self, cell: Any, cell_index: Any = None, **kwargs: Any) -> None:
+            self._quiet = cell.get("cell_type") != "code"  # metadata still updated, saved with the next code cell
+            try:
+                super().cell_start(cell, cell_index, **kwargs)
+            finally:
+                self._quiet = False
+
+        def cell_complete(self, cell: Any, cell_index: Any = None, **kwargs: Any) -> None:
+            self._quiet = cell.get("cell_type") != "code"
+            try:
+                super().cell_complete(cell, cell_index, **kwargs)
+            finally:
+                self._quiet = False
+
+    class _Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb: Any, kernel_name: str, output_path: Any = None, progress_bar: Any = True,
+                             log_output: bool = False, autosave_cell_every: int = 30, **kwargs: Any) -> Any:
+            # papermill's Engine.execute_notebook with the manager above
+            nb_man = _CodeCellSaves(nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output,
+                                    autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
         @classmethod
         def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, log_output: bool = False,
                                      stdout_file: Any = None, stderr_file: Any = None, start_timeout: float = 60,
@@ -77,7 +121,7 @@ def _register_engine() -> None:
                                  startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
                                  log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file)
             client = PapermillNotebookClient(nb_man, **final)
-            client.kc = kc  # the pool's connected client (nbclient connects a new one only when this is None)
+            client.kc = kc  # a connected client (nbclient connects a new one only when this is None)
             try:
                 return client.execute()
             finally:
@@ -85,7 +129,8 @@ def _register_engine() -> None:
                     client.kc.stop_channels()
                 client.kc = None
 
-    papermill_engines.register(ENGINE, _KeptKernelEngine)
+    papermill_engines.register(ENGINE, _Engine)
+    return ENGINE
 
 
 class KernelPool:
@@ -139,7 +184,6 @@ class KernelPool:
         self._kernels[key] = (km, None)
         kc = run_sync(_connect)(km, timeout_s=start_timeout_s)
         self._kernels[key] = (km, kc)
-        _register_engine()
         return km, kc, False
 
     def forget(self, km: Any) -> None:
