@@ -94,7 +94,8 @@ def direct_exec(notebook: Path, ws: Workspace, tracks: list[str], parameters: di
     """The old ``direct`` baseline: the code cells ``exec``-ed in plain Python (magics dropped, matplotlib Agg).
 
     Unfair to the notebooks: ``display(fig)`` only prints the figure's repr here, so no figure is
-    ever drawn or rendered to PNG, while a kernel renders every displayed figure. Kept for comparison.
+    ever drawn or rendered to PNG, while a kernel renders every displayed figure. Kept for comparison;
+    run it before :func:`direct` (with an IPython shell in the process, ``display()`` renders).
     """
     import matplotlib
     import nbformat
@@ -234,13 +235,14 @@ def main(argv: list[str] | None = None) -> int:
           f"parameters {parameters}, {args.tracks} tracks x {args.seconds:g} s\n")
 
     stage_executor = None if args.stage_executor == "none" else args.stage_executor
+    # the old baseline first: once this process has an IPython shell, display() renders figures anywhere
+    ws, tracks = fresh_workspace(scratch / "ws-exec", files)
+    old = direct_exec(notebook, ws, tracks, parameters, stage_executor=stage_executor)
     ws, tracks = fresh_workspace(scratch / "ws-direct", files)
     base, outputs = direct(notebook, ws, tracks, parameters, stage_executor=stage_executor)
     figures = sum("image/png" in data for data in outputs)
     print(f"{'direct (IPython shell in-process)':38s} {base:8.1f} s  {60 * len(tracks) / base:7.1f} tracks/min "
           f"({figures} figures rendered to PNG; measured again at the end)")
-    ws, tracks = fresh_workspace(scratch / "ws-exec", files)
-    old = direct_exec(notebook, ws, tracks, parameters, stage_executor=stage_executor)
     print(f"{'old direct (exec, figures not rendered)':38s} {old:8.1f} s  {60 * len(tracks) / old:7.1f} tracks/min "
           f"(not the baseline: see docs/benchmarks.md)")
 
