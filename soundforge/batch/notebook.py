@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import BatchError
 from ..runner.spec import ItemContext, StageSpec
 from .cells import describe_failure, first_line, quiet_kernel_arguments
+from .kernels import register_engine
 
 __all__ = ["BATCH", "KernelDied", "NotebookFailed", "NotebookItem", "output_name", "partial_path", "run_notebook",
            "settle_partial", "stamp"]
@@ -106,11 +107,15 @@ def partial_path(final: Path) -> Path:
     return final.with_name(f".{final.stem}.partial.ipynb")
 
 
-def stamp(path: Path, target: Path, *, status: str, **extra: Any) -> None:
-    """Write ``path`` to ``target`` (atomically) with ``metadata.soundforge.status = status``; remove ``path``."""
+def stamp(path: Path, target: Path, *, status: str, nb: Any = None, **extra: Any) -> None:
+    """Write ``path`` to ``target`` (atomically) with ``metadata.soundforge.status = status``; remove ``path``.
+
+    ``nb``: the notebook ``path`` holds, when the caller has it in memory (it is not read again).
+    """
     import nbformat
 
-    nb = nbformat.read(os.fspath(path), as_version=4)
+    if nb is None:
+        nb = nbformat.read(os.fspath(path), as_version=4)
     meta = dict(nb.metadata.get("soundforge", {}))
     meta.update(status=status, **extra)
     nb.metadata["soundforge"] = meta
@@ -191,15 +196,16 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
     with contextlib.ExitStack() as stack:
         forget: Any = None
         if first.reuse_kernel:  # this worker's warm kernel, reset (see soundforge.batch.kernels)
-            from .kernels import ENGINE, pool
+            from .kernels import pool
 
             kernel_name = first.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
-            km, _ = pool().kernel(kernel_name=kernel_name, cwd=cwd, env=first.kernel_env, log_dir=first.log_dir,
-                                  extra_arguments=arguments, start_timeout_s=float(first.start_timeout_s))
+            km, kc, _ = pool().kernel(kernel_name=kernel_name, cwd=cwd, env=first.kernel_env,
+                                      log_dir=first.log_dir, extra_arguments=arguments,
+                                      start_timeout_s=float(first.start_timeout_s))
             pid = getattr(km.provisioner, "pid", None)
             if pid:
                 ctx.register_process(pid)  # a timeout kills the kernel with the worker
-            kernel: dict[str, Any] = {"kernel_name": kernel_name, "km": km, "engine_name": ENGINE}
+            kernel: dict[str, Any] = {"kernel_name": kernel_name, "km": km, "kc": kc}
             forget = functools.partial(pool().forget, km)
         else:  # a fresh kernel for this notebook
             log = None
@@ -210,15 +216,15 @@ def run_notebook(payloads: list[NotebookItem], ctx: ItemContext) -> dict[str, di
                       "kernel_manager_class": _kernel_manager(ctx, first.kernel_env, log)}
         started = time.perf_counter()
         try:
-            papermill.execute_notebook(
+            executed = papermill.execute_notebook(
                 nb, os.fspath(partial), parameters={**first.parameters, first.item_parameter: items}, cwd=cwd,
                 progress_bar=False, start_timeout=float(first.start_timeout_s), log_output=False,
-                on_cell_start=on_cell_start, **kernel)
+                on_cell_start=on_cell_start, engine_name=register_engine(), **kernel)
         except Exception as exc:
             raise _failure(exc, final=final, partial=partial, took=time.perf_counter() - started,
                            forget=forget) from exc
         took = time.perf_counter() - started
-    stamp(partial, final, status="completed")
+    stamp(partial, final, status="completed", nb=executed)  # what papermill just wrote to partial, not read back
     share = took / len(items)
     return {item: {"output_notebook": str(final), "duration_s": share, "error_type": None, "failed_cell": None}
             for item in items}
