@@ -52,6 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .tonal import chroma_change
+
 __all__ = ["BAND_EDGES_HZ", "ONSET_SALIENCE_MIN", "Beats", "Meter", "OnsetFlux", "TempoEstimate", "beat_strength",
            "beat_track", "energy_flux", "estimate_tempo", "meter", "onset_density", "onset_envelope", "onsets",
            "pulse_note", "tempo_from_beats"]
@@ -669,21 +671,6 @@ def _beat_sync(frames: np.ndarray, beat_times: np.ndarray, *, frame_s: float) ->
     return (csum[ends] - csum[edges]) / (ends - edges)[:, None]
 
 
-def _chroma_change(chroma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Harmonic change at each beat of beat-synchronous chroma ``(n_beats, 12)``: the distance
-    between the unit-norm chroma of the beat before and the beat starting there, and between the
-    two beats before and the two starting there (0 where the context is missing)."""
-    c = chroma / np.maximum(np.linalg.norm(chroma, axis=1, keepdims=True), 1e-9)
-    n = c.shape[0]
-    one = np.r_[0.0, np.linalg.norm(np.diff(c, axis=0), axis=1)]
-    two = np.zeros(n)
-    if n >= 4:
-        csum = np.concatenate([np.zeros((1, 12)), np.cumsum(c, axis=0)])
-        j = np.arange(2, n - 1)
-        two[j] = np.linalg.norm((csum[j + 2] - csum[j]) - (csum[j] - csum[j - 2]), axis=1) / 2
-    return one, two
-
-
 def _contrast(accent: np.ndarray, m: int, phase: int) -> float:
     """Mean accent of the beats at ``phase, phase + m, ...`` minus that of the other beats."""
     sel = (np.arange(accent.size) % m) == phase
@@ -743,7 +730,8 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
                for k in (4, 3) for p in range(k))
 
     harmony = [_standardise(c) for chroma in (treble, bass) if chroma_ok and chroma is not None and chroma.shape[0]
-               for c in _chroma_change(_beat_sync(chroma, beat_times, frame_s=chroma_frame_s))]
+               for synced in [_beat_sync(chroma, beat_times, frame_s=chroma_frame_s)]
+               for c in (chroma_change(synced, context=1), chroma_change(synced, context=2))]
     if harmony and has_change:
         harmony.append(_standardise(change))
     families = [_standardise(_standardise(at[0]) - (_standardise(at[1]) + _standardise(at[2])) / 2)]

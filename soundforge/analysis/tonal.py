@@ -52,8 +52,8 @@ import numpy as np
 from . import hpcp as _hpcp
 
 __all__ = ["FINE", "KEY_METHOD", "KEY_METHODS", "KEY_NAMES", "MIDI_HI", "MIDI_LO", "PITCH_CLASSES", "KeyEstimate",
-           "PitchSalience", "TonalFeatures", "chords", "estimate_key", "estimate_tuning", "harmonic_change",
-           "tonal_features"]
+           "PitchSalience", "TonalFeatures", "chords", "chroma_change", "estimate_key", "estimate_tuning",
+           "harmonic_change", "tonal_features"]
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 """Pitch-class names used for keys and chroma (sharps, as in the issue's key_tonic list)."""
@@ -254,20 +254,26 @@ def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
                          frame_s=frame_s, hpcp=pcp)
 
 
-def harmonic_change(tonal: TonalFeatures, *, context: int = 3) -> np.ndarray:
-    """Harmonic novelty per tonal frame: distance between the mean unit-norm treble chroma of the
-    ``context`` frames after and before each frame (0 at the edges), ``(n_frames,)``."""
-    c = tonal.treble / np.maximum(np.linalg.norm(tonal.treble, axis=1, keepdims=True), 1e-9)
+def chroma_change(chroma: np.ndarray, *, context: int) -> np.ndarray:
+    """Distance between the mean unit-norm chroma of the ``context`` rows after and before each row
+    (0 where the context does not fit), ``(n_rows,)``; ``chroma`` is ``(n_rows, 12)`` (frames or beats)."""
+    c = chroma / np.maximum(np.linalg.norm(chroma, axis=1, keepdims=True), 1e-9)
     n = c.shape[0]
     out = np.zeros(n)
-    if n <= 2 * context:
+    if n < 2 * context:
         return out
-    csum = np.concatenate([np.zeros((1, 12)), np.cumsum(c, axis=0)])
-    t = np.arange(context, n - context)
+    csum = np.concatenate([np.zeros((1, c.shape[1])), np.cumsum(c, axis=0)])
+    t = np.arange(context, n - context + 1)
     before = (csum[t] - csum[t - context]) / context
     after = (csum[t + context] - csum[t]) / context
     out[t] = np.linalg.norm(after - before, axis=1)
     return out
+
+
+def harmonic_change(tonal: TonalFeatures, *, context: int = 3) -> np.ndarray:
+    """Harmonic novelty per tonal frame: :func:`chroma_change` of the treble chroma over ``context``
+    frames (0 at the edges), ``(n_frames,)``."""
+    return chroma_change(tonal.treble, context=context)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:

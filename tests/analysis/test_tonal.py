@@ -54,3 +54,17 @@ def test_estimate_key_handles_empty_input() -> None:
                                 bass=np.zeros((0, 12)), frame_s=0.1)
     key = tonal.estimate_key(empty)
     assert (key.index, key.confidence) == (-1, 0.0)
+
+
+def test_chroma_change_peaks_where_the_chord_changes() -> None:
+    c_major, g_major = np.zeros(12), np.zeros(12)
+    c_major[[0, 4, 7]] = 1.0
+    g_major[[7, 11, 2]] = 1.0
+    beats = np.array([c_major] * 4 + [g_major] * 2)
+    one = tonal.chroma_change(beats, context=1)
+    two = tonal.chroma_change(beats, context=2)
+    assert int(np.argmax(one)) == 4
+    assert int(np.argmax(two)) == 4
+    np.testing.assert_array_equal(one[[0, 5]], 0.0)          # no context before beat 0; G on both sides of beat 5
+    np.testing.assert_array_equal(two[[1, 5]], 0.0)          # two beats of context do not fit there
+    assert one[4] == pytest.approx(np.linalg.norm(g_major / np.sqrt(3) - c_major / np.sqrt(3)))
