@@ -61,6 +61,59 @@ def test_meter_reads_accents() -> None:
     assert m.beat_positions[:4].tolist() == [3, 1, 2, 3]
 
 
+def _groove(times: np.ndarray, *, chord_every: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Onset bands of a 4/4 drum pattern on ``times`` (kick 1 and 3, snare 2 and 4, a second kick an
+    eighth after beat 3, hats on every eighth) and a chroma whose chord changes every ``chord_every``
+    beats."""
+    n = round((times[-1] + 1.0) * FPS)
+    bands = np.zeros((3, n))
+    half = (times[1] - times[0]) / 2
+    for i, t in enumerate(times):
+        f = round(t * FPS)
+        bands[0, f] = 1.0 if i % 2 == 0 else 0.0
+        bands[1, f] = 1.0 if i % 2 == 1 else 0.0
+        bands[2, f] = bands[2, round((t + half) * FPS)] = 0.5
+        if i % 4 == 2:
+            bands[0, round((t + half) * FPS)] = 0.8
+    frame_s = 0.1
+    chroma = np.zeros((round(times[-1] / frame_s) + 10, 12))
+    for k, start in enumerate(times[::chord_every]):
+        root = (0, 5, 7, 9)[k % 4]
+        lo, hi = round(start / frame_s), round((start + chord_every * 2 * half) / frame_s)
+        chroma[lo:hi, [root, (root + 4) % 12, (root + 7) % 12]] = 1.0
+    return bands, chroma, frame_s
+
+
+def test_bars_of_three_need_a_pattern_repeating_every_three_beats() -> None:
+    """Accents every third beat alone do not make a waltz when drums and chords repeat every 4 beats
+    (Gouyon & Herrera 2003); with drums and chords in threes, the same accents do."""
+    times = 0.5 + np.arange(40) * 0.5
+    accents = np.zeros(round(times[-1] / 0.1) + 10)
+    accents[np.round(times[::3] / 0.1).astype(int)] = 1.0             # a strong accent every third beat
+    bands, chroma, frame_s = _groove(times, chord_every=4)
+    four = rhythm.meter(times, bands=bands, fps=FPS, treble=chroma, bass=chroma, harmonic_change=accents,
+                        chroma_frame_s=frame_s)
+    assert four.time_signature == "4/4"
+    bands3 = np.zeros_like(bands)                                       # oom-pah-pah: kick on 1, snare on 2 and 3
+    for i, t in enumerate(times):
+        bands3[0 if i % 3 == 0 else 1, round(t * FPS)] = 1.0
+        bands3[2, round(t * FPS)] = 0.5
+    _, chroma3, _ = _groove(times, chord_every=3)
+    three = rhythm.meter(times, bands=bands3, fps=FPS, treble=chroma3, bass=chroma3, harmonic_change=accents,
+                         chroma_frame_s=frame_s)
+    assert three.time_signature == "3/4"
+    np.testing.assert_allclose(three.downbeats, times[::3])
+
+
+def test_triple_repetition_needs_enough_beats() -> None:
+    times = 0.5 + np.arange(8) * 0.5
+    bands, _, _ = _groove(times, chord_every=4)
+    assert rhythm._triple_repetition(times, [(bands.T, 1.0 / FPS, 4)]) is None
+    times = 0.5 + np.arange(40) * 0.5
+    bands, _, _ = _groove(times, chord_every=4)
+    assert rhythm._triple_repetition(times, [(bands.T, 1.0 / FPS, 4)]) < 0
+
+
 def test_onsets_and_beat_strength() -> None:
     env = _pulse_env(120.0, 10.0)
     frames = rhythm.onsets(env, fps=FPS)
