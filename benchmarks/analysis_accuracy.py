@@ -128,7 +128,8 @@ def ours(path: Path) -> dict[str, Any]:
     sig = str(a.time_signature)
     return {"tempo": float(a.tempo_bpm), "beats": a.beats.tolist(), "downbeats": a.downbeats.tolist(),
             "beats_per_bar": int(sig.split("/")[0]) if sig[:1].isdigit() else 0,
-            "key": f"{a.key_tonic} {a.key_mode}" if a.key_mode else "", "tempo_confidence": a.tempo_confidence}
+            "key": f"{a.key_tonic} {a.key_mode}" if a.key_mode else "", "tempo_confidence": a.tempo_confidence,
+            "key_confidence": a.key_confidence}
 
 
 def ordered(beats: np.ndarray, duration: float | None) -> bool:
@@ -199,6 +200,23 @@ def _table(results: dict[str, list[dict[str, Any]]], systems: list[str]) -> dict
     return summary
 
 
+def _confidence_table(rows: list[dict[str, Any]]) -> None:
+    """Print how tempo Acc1 and key MIREX rise when only results at or above each quartile of our
+    ``tempo_confidence`` / ``key_confidence`` are kept (what a user filtering on them gets)."""
+    for conf, metric, label in (("tempo_confidence", "acc1", "tempo Acc1"), ("key_confidence", "key_mirex",
+                                                                              "key MIREX")):
+        kept = [r for r in rows if metric in r and r.get(conf) is not None]
+        if not kept:
+            continue
+        x = np.array([float(r[conf]) for r in kept])
+        y = np.array([float(r[metric]) for r in kept])
+        print(f"\n{'keep results with':28} {'clips':>5} {label:>10}")
+        for q in (0, 25, 50, 75):
+            floor = float(np.percentile(x, q))
+            sel = x >= floor
+            print(f"{conf + f' >= {floor:.2f}':28} {int(sel.sum()):5d} {float(y[sel].mean()):10.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path, help="real set (manifest.csv) or synthetic corpus (labels.csv)")
@@ -215,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write per-clip results here")
     parser.add_argument("--by-family", action="store_true",
                         help="also print the table for each collection family (gtzan, chart, fmp, ...)")
+    parser.add_argument("--confidence", action="store_true",
+                        help="also print our tempo Acc1 and key MIREX among results at or above each quartile "
+                             "of tempo_confidence / key_confidence")
     args = parser.parse_args(argv)
     real = (args.corpus / "manifest.csv").exists()
     clips = read_real(args.corpus) if real else read_synthetic(args.corpus, mix=args.mix)
@@ -260,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             m = score(clip, est)
             results[name].append({"clip_id": clip["clip_id"], "collection": clip["collection"], **m,
                                   "tempo": est.get("tempo"), "key": est.get("key"),
-                                  "beats_per_bar": est.get("beats_per_bar")})
+                                  "beats_per_bar": est.get("beats_per_bar"),
+                                  **{k: est[k] for k in ("tempo_confidence", "key_confidence") if k in est}})
             line.append(f"{name[:5]} {float(est.get('tempo') or 0):6.1f} {m.get('beat_f', float('nan')):.2f} "
                         f"{est.get('key') or '-':9}")
         if args.verbose:
@@ -273,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'seconds (all clips)':22} {len(clips):4d} " + " ".join(f"{seconds[s]:10.1f}" for s in systems))
     if cache is not None:
         print("(peer seconds cover only clips not read from the cache)")
+    if args.confidence:
+        _confidence_table(results["soundforge"])
     if args.by_family:
         for family in sorted({_family(r["collection"]) for r in results["soundforge"]}):
             print(f"\n{family}:")

@@ -56,16 +56,29 @@ def _write_set(folder: Path, *, missing: bool = False) -> None:
 def test_scores_a_real_format_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write_set(tmp_path / "real")
     out = tmp_path / "results.json"
-    rc = _bench().main([str(tmp_path / "real"), "--peers", "", "--cache", str(tmp_path / "cache"), "--json", str(out)])
+    rc = _bench().main([str(tmp_path / "real"), "--peers", "", "--cache", str(tmp_path / "cache"), "--json", str(out),
+                        "--confidence"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "real set" in printed
+    assert "key_confidence >= " in printed
     assert "beats out of order" in printed
     result = json.loads(out.read_text())
     assert result["summary"]["acc1"]["soundforge"] == 1.0
     assert result["summary"]["beat_f"]["soundforge"] > 0.9
     assert result["summary"]["key_mirex"]["soundforge"] == 1.0
     assert result["unordered"]["soundforge"] == 0
+
+
+def test_confidence_table_keeps_the_surer_results(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [{"acc1": float(i >= 2), "tempo_confidence": i / 4} for i in range(4)] + [{"key_mirex": 1.0,
+                                                                                       "key_confidence": 0.5}]
+    _bench()._confidence_table(rows)
+    lines = capsys.readouterr().out.splitlines()
+    tempo = [line.split() for line in lines if line.startswith("tempo_confidence >=")]
+    assert [(row[2], int(row[3]), float(row[4])) for row in tempo] == [
+        ("0.00", 4, 0.5), ("0.19", 3, pytest.approx(2 / 3, abs=1e-3)), ("0.38", 2, 1.0), ("0.56", 1, 1.0)]
+    assert any(line.startswith("key_confidence >= 0.50") for line in lines)
 
 
 def test_says_so_when_no_clip_is_present(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
