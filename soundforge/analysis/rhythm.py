@@ -40,8 +40,8 @@ long files cost little memory):
    tempogram.
 6. **Metre and downbeats** — bars of 3 or 4 beats, chosen by how strongly
    harmonic change and low-band accents stand out every 3 or 4 beats, with
-   3 kept only when the music also repeats every 3 beats rather than every 4
-   (beat-synchronous onset patterns and chroma, Gouyon & Herrera 2003); then
+   3 kept only when the onset pattern also repeats every 3 beats rather than
+   every 4 (beat-synchronous onset bands, Gouyon & Herrera 2003); then
    the bar phase that best lines up the accents of a bar: chord changes
    (treble and bass chroma) and the kick on the downbeat, snare and hats on
    the others (each piece of evidence standardised, equal weights).
@@ -685,31 +685,26 @@ _REPEAT_MIN_BEATS = 12
 
 def _lag_similarity(features: np.ndarray, lag: int) -> float:
     """Mean cosine similarity between beat ``i`` and beat ``i + lag`` of beat-synchronous ``features``
-    ``(n_beats, k)``, each dimension standardised over the track."""
+    ``(n_beats, k)``, centred on their mean over the track (a dimension that never changes counts for nothing)."""
     x = features - features.mean(axis=0)
     norm = np.linalg.norm(x, axis=1, keepdims=True)
     x = x / np.where(norm > 1e-9, norm, 1.0)
     return float(np.mean(np.sum(x[:-lag] * x[lag:], axis=1)))
 
 
-def _triple_repetition(beat_times: np.ndarray, streams: list[tuple[np.ndarray, float, int]]) -> float | None:
-    """How much better beat-synchronous descriptors repeat every 3 beats than every 4 (Gouyon & Herrera
-    2003): for each stream ``(frames (n_frames, k), frame_s, subdivisions)``, the mean similarity at lags
-    3 and 9 beats minus that at lags 4 and 8 (equal mean lag, so a slow drift cancels; 9 and 3 are not
-    multiples of 2, so a half-bar pattern of 4/4 does not count for 3), averaged over the streams.
-    ``None`` when there are too few beats."""
+def _triple_repetition(beat_times: np.ndarray, frames: np.ndarray, *, frame_s: float) -> float | None:
+    """How much better the beat-synchronous pattern of ``frames`` ``(n_frames, k)`` (hop ``frame_s``
+    seconds), each beat described at ``_SUBDIVISIONS`` points, repeats every 3 beats than every 4
+    (Gouyon & Herrera 2003): the mean similarity at lags 3 and 9 beats minus that at lags 4 and 8
+    (equal mean lag, so a slow drift cancels; 3 and 9 are odd, so the half-bar pattern of 4/4 does
+    not count for 3). ``None`` when there are too few beats or frames."""
     n = beat_times.size
-    if n < _REPEAT_MIN_BEATS:
+    if n < _REPEAT_MIN_BEATS or frames.shape[0] < 2:
         return None
-    votes = []
-    for frames, frame_s, sub in streams:
-        if frames.shape[0] < 2:
-            continue
-        grid = np.interp(np.arange(sub * (n - 1) + 1) / sub, np.arange(n), beat_times)
-        synced = _beat_sync(frames, grid, frame_s=frame_s)[:-1].reshape(n - 1, -1)
-        votes.append((_lag_similarity(synced, 3) + _lag_similarity(synced, 9)
-                      - _lag_similarity(synced, 4) - _lag_similarity(synced, 8)) / 2)
-    return float(np.mean(votes)) if votes else None
+    grid = np.interp(np.arange(_SUBDIVISIONS * (n - 1) + 1) / _SUBDIVISIONS, np.arange(n), beat_times)
+    synced = _beat_sync(frames, grid, frame_s=frame_s)[:-1].reshape(n - 1, -1)
+    return (_lag_similarity(synced, 3) + _lag_similarity(synced, 9)
+            - _lag_similarity(synced, 4) - _lag_similarity(synced, 8)) / 2
 
 
 def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.ndarray | None = None,
@@ -721,9 +716,10 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
     texture without chord changes gets no harmonic vote: every beat's accent is its harmonic change
     (in units of 0.3, a typical chord change) plus half its low-band onset relative to the mean; the
     (metre, phase) with the largest accent contrast wins, 3/4 paying a prior of 0.1 (4/4 is far more
-    common). Bars of 3 must also be where the music repeats: beat-synchronous descriptors (the three
-    onset bands at four points per beat, treble and bass chroma) must be more alike 3 and 9 beats apart
-    than 4 and 8 beats apart (Gouyon & Herrera 2003); otherwise the bar has 4 beats. Accents alone
+    common). Bars of 3 must also be where the music repeats: the beat-synchronous onset pattern (the
+    three onset bands at four points per beat) must be more alike 3 and 9 beats apart than 4 and 8
+    beats apart (Gouyon & Herrera 2003); otherwise the bar has 4 beats. (Chroma is left out: harmony
+    often cycles over two bars, and a I-V-I-V waltz is more alike 4 beats apart than 3.) Accents alone
     took 4/4 rock, disco and metal with a strong third beat for waltzes (measured in
     docs/benchmarks.md: bar length right on 109 real clips 0.872 -> 0.917).
 
@@ -768,8 +764,7 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
     _, m = max((_contrast(strength, k, p) - (_METER_PRIOR_3 if k == 3 else 0.0), k)
                for k in (4, 3) for p in range(k))
     if m == 3:
-        streams = [(bands.T, 1.0 / fps, _SUBDIVISIONS)]
-        repeat = _triple_repetition(beat_times, streams)
+        repeat = _triple_repetition(beat_times, bands.T, frame_s=1.0 / fps)
         if repeat is not None and repeat <= 0:
             m = 4
 

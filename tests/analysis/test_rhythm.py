@@ -108,10 +108,10 @@ def test_bars_of_three_need_a_pattern_repeating_every_three_beats() -> None:
 def test_triple_repetition_needs_enough_beats() -> None:
     times = 0.5 + np.arange(8) * 0.5
     bands, _, _ = _groove(times, chord_every=4)
-    assert rhythm._triple_repetition(times, [(bands.T, 1.0 / FPS, 4)]) is None
+    assert rhythm._triple_repetition(times, bands.T, frame_s=1.0 / FPS) is None
     times = 0.5 + np.arange(40) * 0.5
     bands, _, _ = _groove(times, chord_every=4)
-    assert rhythm._triple_repetition(times, [(bands.T, 1.0 / FPS, 4)]) < 0
+    assert rhythm._triple_repetition(times, bands.T, frame_s=1.0 / FPS) < 0
 
 
 def test_onsets_and_beat_strength() -> None:
