@@ -172,8 +172,23 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
     return (csum[..., hi] - csum[..., lo]) / (hi - lo)
 
 
-def onset_envelope(flux: np.ndarray, *, fps: float) -> tuple[np.ndarray, np.ndarray]:
+_WINDOW_S = 0.1
+"""How far back an onset frame's analysis window reaches (2048 samples at 22.05 kHz: 93 ms), seconds."""
+_AFTER_QUIET_PERCENTILE = 99.0
+"""The flux of the frames whose window reaches back into a quiet run is capped at this percentile of the
+band's flux over the frames that are not quiet: an onset out of silence counts as one of the file's strong
+onsets, not as ten of them (where every onset follows silence, as in a click track, they stay alike)."""
+
+
+def onset_envelope(flux: np.ndarray, *, fps: float, quiet: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Normalised onset envelope from the band fluxes.
+
+    Frames marked ``quiet`` (silence, gaps, the noise floor) hold no onsets, and the first frames after
+    them are capped: their flux compares music with the log floor of the silence before it (tens of
+    dB in every mel band, ten times a loud drum hit), and one such spike would outvote every other
+    onset in the tempo and phase estimates, so that a second of silence before a song could change
+    its tempo. Statistics (the percentiles below) are taken over the frames that are not quiet, so
+    silence around the music changes nothing else either.
 
     Parameters
     ----------
@@ -181,20 +196,36 @@ def onset_envelope(flux: np.ndarray, *, fps: float) -> tuple[np.ndarray, np.ndar
         ``(3, n)`` band flux from :class:`OnsetFlux`.
     fps : float
         Frame rate, Hz.
+    quiet : numpy.ndarray, optional
+        ``(n,)`` bool, frames too quiet to hold onsets.
 
     Returns
     -------
     (envelope, bands)
         ``(n,)`` sum of the bands and ``(3, n)`` per-band envelopes, each with its 1 s local mean
-        removed, half-wave rectified and divided by its 95th percentile (so typical peaks are ~1).
+        removed, half-wave rectified and divided by its 95th percentile (so typical peaks are ~1);
+        zero on quiet frames.
     """
     x = flux.astype(np.float64)
+    live = np.ones(x.shape[1], dtype=bool)
+    if quiet is not None and quiet.size == x.shape[1] and quiet.any():
+        live = ~quiet
+        x = np.where(quiet, 0.0, x)
+        span = max(1, int(np.ceil(_WINDOW_S * fps)))
+        reach = np.convolve(quiet.astype(float), np.ones(span), mode="full")[:quiet.size] > 0
+        after = reach & live
+        if after.any() and np.count_nonzero(live) > 10:
+            cap = np.percentile(x[:, live], _AFTER_QUIET_PERCENTILE, axis=1, keepdims=True)
+            x = np.where(after, np.minimum(x, cap), x)
     bands = np.maximum(x - _moving_average(x, round(fps)), 0.0)
     if bands.shape[1]:
-        scale = np.percentile(bands, 95, axis=1, keepdims=True)
+        if not live.any():
+            return np.zeros(x.shape[1]), np.zeros_like(x)
+        scale = np.percentile(bands[:, live], 95, axis=1, keepdims=True)
         peak = bands.max(axis=1, keepdims=True)
         scale = np.where(scale > 1e-6 * np.maximum(peak, 1e-12), scale, np.maximum(peak, 1e-12))
         bands = np.where(peak > 1e-9, bands / scale, 0.0)
+        bands = np.where(live, bands, 0.0)
     return bands.sum(axis=0), bands
 
 
@@ -362,6 +393,9 @@ def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = No
     """
     if bands is None:
         bands = np.tile(env / 3.0, (3, 1))
+    live = np.flatnonzero(env > 0)
+    if live.size:   # the music only: silence before or after it would shift every window and comb
+        env, bands = env[live[0]:live[-1] + 1], bands[:, live[0]:live[-1] + 1]
     if env.size < _MIN_PULSE_S * fps or float(env.std()) < 1e-9:
         return None
     acf = periodicity(env, fps=fps, max_lag_s=4.2)

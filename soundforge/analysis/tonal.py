@@ -325,8 +325,19 @@ TONAL_PROMINENCE_DB = 14.0
 audio has no sustained pitches and gets no key: noise of any colour measures ~11 dB, music 17-40 dB."""
 
 
-def tonal_centre_note(prominence: np.ndarray) -> str:
-    """``""`` when the frames' tonal prominence (dB) shows sustained pitches, else why there is no key."""
+def tonal_centre_note(prominence: np.ndarray, *, quiet: np.ndarray | None = None) -> str:
+    """``""`` when the frames' tonal prominence (dB) shows sustained pitches, else why there is no key.
+
+    Parameters
+    ----------
+    prominence : numpy.ndarray
+        ``(n_frames,)`` tonal prominence per pitch frame, dB (:meth:`PitchSalience.prominence`).
+    quiet : numpy.ndarray, optional
+        ``(n_frames,)`` bool, frames of silence to leave out (silence around the music must not
+        decide whether the music has a key).
+    """
+    if quiet is not None and quiet.size == prominence.size and np.count_nonzero(~quiet):
+        prominence = prominence[~quiet]
     if prominence.size == 0:
         return "no tonal centre (too short)"
     level = float(np.percentile(prominence, 90))

@@ -218,3 +218,39 @@ def test_committee_of_onset_functions_keeps_the_beat_not_the_offbeat() -> None:
     assert on_beat(alone.times) < 0.1                 # the envelope alone follows the hats
     assert on_beat(committee.times) > 0.9
     assert np.all(np.diff(committee.times) > 0)
+
+
+def _flux_after_silence(bpm: float, *, music_s: float, silence_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Band flux ``(3, n)`` of ``silence_s`` of digital silence, then a pulse whose first frame jumps from
+    the silence's log floor (~170 dB in every band, as :class:`rhythm.OnsetFlux` gives), and the quiet mask."""
+    music = np.stack([_pulse_env(bpm, music_s, offbeats=0.4)] * 3) * 6.0      # dB-scale band flux
+    music[:, 0] = 170.0
+    lead = round(silence_s * FPS)
+    flux = np.concatenate([np.zeros((3, lead)), music], axis=1)
+    quiet = np.zeros(flux.shape[1], dtype=bool)
+    quiet[:lead] = True
+    return flux, quiet
+
+
+def test_an_onset_out_of_silence_counts_as_one_strong_onset() -> None:
+    flux, quiet = _flux_after_silence(100.0, music_s=30.0, silence_s=10.0)
+    env, bands = rhythm.onset_envelope(flux, fps=FPS, quiet=quiet)
+    lead = int(quiet.sum())
+    assert not env[:lead].any()
+    assert not bands[:, :lead].any()
+    rest = env[lead + 5:]
+    assert env[lead] <= np.percentile(rest, 99.9)       # capped: not ten times every other onset
+    # the spike left alone (no quiet mask) dwarfs the music, as it used to
+    raw, _ = rhythm.onset_envelope(flux, fps=FPS)
+    assert raw[lead] > 10 * np.percentile(raw[lead + 5:], 99)
+
+
+def test_tempo_ignores_silence_around_the_music() -> None:
+    env = _pulse_env(97.0, 30.0, offbeats=0.6, jitter=0.8)
+    alone = rhythm.estimate_tempo(env, fps=FPS)
+    assert alone is not None
+    for lead, tail in ((43, 0), (431, 0), (431, 200)):
+        padded = rhythm.estimate_tempo(np.concatenate([np.zeros(lead), env, np.zeros(tail)]), fps=FPS)
+        assert padded is not None
+        assert padded.period == pytest.approx(alone.period, abs=1e-9)
+        assert padded.confidence == pytest.approx(alone.confidence, abs=1e-9)

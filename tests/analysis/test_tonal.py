@@ -68,3 +68,13 @@ def test_chroma_change_peaks_where_the_chord_changes() -> None:
     np.testing.assert_array_equal(one[[0, 5]], 0.0)          # no context before beat 0; G on both sides of beat 5
     np.testing.assert_array_equal(two[[1, 5]], 0.0)          # two beats of context do not fit there
     assert one[4] == pytest.approx(np.linalg.norm(g_major / np.sqrt(3) - c_major / np.sqrt(3)))
+
+
+def test_silence_around_the_music_does_not_decide_whether_it_has_a_key() -> None:
+    music = np.r_[np.full(30, 20.0), np.full(170, 10.0)]          # a few frames of sustained pitches
+    assert tonal.tonal_centre_note(music) == ""
+    padded = np.r_[np.zeros(300), music]                             # the same after 28 s of silence
+    quiet = np.r_[np.ones(300, dtype=bool), np.zeros(music.size, dtype=bool)]
+    assert tonal.tonal_centre_note(padded) == "no tonal centre"    # what silence used to do
+    assert tonal.tonal_centre_note(padded, quiet=quiet) == ""
+    assert tonal.tonal_centre_note(padded, quiet=np.ones(padded.size, dtype=bool)) == "no tonal centre"
