@@ -66,6 +66,27 @@ def _resample(target: int) -> Transform:
     return fn
 
 
+def _mp3() -> Transform:
+    def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
+        import io
+
+        import soundfile
+
+        buf = io.BytesIO()
+        soundfile.write(buf, y, sr, format="MP3", subtype="MPEG_LAYER_III")
+        buf.seek(0)
+        decoded, rate = soundfile.read(buf, dtype="float32")
+        decoded = decoded if decoded.ndim == 1 else decoded.mean(axis=1)
+        # the codec's delay (encoder and decoder padding, ~1-3k samples): where the decoded signal
+        # lines up with the original, so that beat times are compared at the same place in the music
+        n = min(y.size, decoded.size, 10 * sr)
+        size = 1 << int(np.ceil(np.log2(2 * n)))
+        xcorr = np.fft.irfft(np.fft.rfft(decoded[:n], size) * np.conj(np.fft.rfft(y[:n], size)), size)
+        delay = int(np.argmax(xcorr[: sr // 4]))
+        return decoded.astype(y.dtype), rate, delay / sr
+    return fn
+
+
 def _trim(seconds: float) -> Transform:
     def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
         return y[round(seconds * sr):], sr, -seconds
@@ -81,6 +102,7 @@ TRANSFORMS: dict[str, tuple[str, Transform]] = {
     "gain_-40dB": ("40 dB quieter", _gain(-40.0)),
     "sr_16k": ("resampled to 16 kHz", _resample(16000)),
     "sr_48k": ("resampled to 48 kHz", _resample(48000)),
+    "mp3": ("MP3 round trip (libsndfile's LAME encoder at its default quality)", _mp3()),
 }
 """Name -> (what it does, transform). Registry: add a transform here and it is measured."""
 
