@@ -51,7 +51,7 @@ def _silence(level_db: np.ndarray) -> tuple[str, np.ndarray]:
     """``(note, quiet)``: a note when the whole file is silent, and the frames too quiet to hold onsets:
     more than 50 dB under the file's loud frames (fades, gaps, the noise floor). The frame gate is
     relative, so that a quiet recording is analysed as it would be at any level (measured in
-    docs/benchmarks.md: with an absolute -60 dBFS gate, a clip 40 dB quieter changed tempo on 9 of 24)."""
+    docs/benchmarks.md: with an absolute -60 dBFS gate, a clip 40 dB quieter changed tempo on 10 of 24 real clips)."""
     if level_db.size == 0:
         return "silent (no audio frames)", np.zeros(0, dtype=bool)
     loud = float(np.percentile(level_db, 95))
