@@ -4,9 +4,7 @@ says so cleanly when none is (the set itself is third-party audio, rebuilt local
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,20 +13,14 @@ import pytest
 import soundfile as sf
 
 from ..analysis.synth import cadence, click_track
+from .loader import ROOT, load_benchmark
 
-ROOT = Path(__file__).resolve().parents[2]
 FIELDS = ["clip_id", "file", "source_repo", "commit", "source_path", "licence", "duration_s", "tempo_bpm", "beats",
           "downbeats", "beats_per_bar", "key", "collection", "tempo_source", "annotation_source"]
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("analysis_accuracy", ROOT / "benchmarks" / "analysis_accuracy.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("analysis_accuracy", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("analysis_accuracy")
 
 
 def _write_set(folder: Path, *, missing: bool = False) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,18 +10,11 @@ import pytest
 import soundfile as sf
 
 from ..analysis.synth import click_track
-
-ROOT = Path(__file__).resolve().parents[2]
+from .loader import load_benchmark
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("analysis_robustness", ROOT / "benchmarks" / "analysis_robustness.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("analysis_robustness", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("analysis_robustness")
 
 
 def _write_set(folder: Path) -> None:
