@@ -216,3 +216,16 @@ def test_a_quiet_recording_is_analysed_as_a_loud_one() -> None:
     assert quiet.tempo_bpm == pytest.approx(loud.tempo_bpm, rel=0.01)
     assert (quiet.key_tonic, quiet.key_mode) == (loud.key_tonic, loud.key_mode) == ("C", "major")
     np.testing.assert_allclose(quiet.beats, loud.beats, atol=0.012)
+
+
+def test_music_after_minutes_of_silence_is_music() -> None:
+    """A hidden track: 20 s of music after almost 7 minutes of digital silence. The loud frames are
+    measured on the audible frames, so the music is not taken for silence (v6 before this: 'silent')."""
+    y, _ = _band(112.0, 20.0)
+    base = analyze(y, sr=SR, features=["rhythm", "tonal"])
+    hidden = np.concatenate([np.zeros(400 * SR, dtype=np.float32), y])
+    a = analyze(hidden, sr=SR, features=["rhythm", "tonal"])
+    _check(a, duration=hidden.size / SR)
+    assert a.tempo_bpm == pytest.approx(base.tempo_bpm, rel=0.01)
+    assert (a.key_tonic, a.key_mode) == (base.key_tonic, base.key_mode)
+    assert a.beats[0] > 400.0 - 0.05
