@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("corpus", type=Path, help="real set (manifest.csv) or synthetic corpus (labels.csv)")
     parser.add_argument("--mix", default="mix.flac", help="synthetic corpus: file name of the mix in each song folder")
     parser.add_argument("--peers", default="librosa,essentia",
-                        help="comma-separated peers to run when installed ('' for none; madmom costs ~5 s a file)")
+                        help="comma-separated peers to run when installed "
+                             "('' for none; madmom costs ~10 s a file on 2 CPUs)")
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "data" / "cache",
                         help="folder for excerpts, transformed files and peer results")
     parser.add_argument("--limit", type=int, default=24, help="clips, drawn at random with --seed (0: all)")
