@@ -55,7 +55,8 @@ import peers  # noqa: E402
 
 from soundforge.analysis import analyze  # noqa: E402
 
-METRICS = [("tempo Acc1 (4 %)", "acc1"), ("tempo Acc2 (4 %)", "acc2"), ("beat F-measure", "beat_f"),
+METRICS = [("tempo Acc1 (4 %)", "acc1"), ("tempo Acc2 (4 %)", "acc2"), ("tempo 1 of 2 (4 %)", "acc_two"),
+           ("tempo P-score", "p_score"), ("beat F-measure", "beat_f"),
            ("beat AMLt", "beat_amlt"), ("key exact", "key_exact"), ("key MIREX weighted", "key_mirex"),
            ("downbeat F-measure", "downbeat_f"), ("bar length right", "bar_len")]
 
@@ -129,7 +130,8 @@ def ours(path: Path) -> dict[str, Any]:
     return {"tempo": float(a.tempo_bpm), "beats": a.beats.tolist(), "downbeats": a.downbeats.tolist(),
             "beats_per_bar": int(sig.split("/")[0]) if sig[:1].isdigit() else 0,
             "key": f"{a.key_tonic} {a.key_mode}" if a.key_mode else "", "tempo_confidence": a.tempo_confidence,
-            "key_confidence": a.key_confidence}
+            "key_confidence": a.key_confidence, "alt_tempo": float(a.tempo_alt_bpm or 0.0),
+            "alt_probability": float(a.tempo_alt_probability)}
 
 
 def ordered(beats: np.ndarray, duration: float | None) -> bool:
@@ -150,6 +152,11 @@ def score(ref: dict[str, Any], est: dict[str, Any]) -> dict[str, float]:
     if not math.isnan(t):
         out["acc1"] = float(abs(e - t) <= 0.04 * t)
         out["acc2"] = float(any(abs(e - t * m) <= 0.04 * t * m for m in (1, 2, 3, 0.5, 1 / 3)))
+        if "alt_tempo" in est:   # two tempi (MIREX): either within 4 %, and McKinney et al.'s P-score
+            alt, weight = float(est["alt_tempo"] or 0.0), float(est.get("alt_probability") or 0.0)
+            alt_ok = float(abs(alt - t) <= 0.04 * t)
+            out["acc_two"] = max(out["acc1"], alt_ok)
+            out["p_score"] = (1.0 - weight) * out["acc1"] + weight * alt_ok
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if ref["beats"].size >= 2:

@@ -32,6 +32,10 @@ FEATURES: Mapping[str, tuple[str, str]] = MappingProxyType({
     "duration_s": ("s", "duration of the audio"),
     "tempo_bpm": ("BPM, empty when there is no pulse", "tempo of the beat from a line fit of the beat times"),
     "tempo_confidence": ("0-1", "how clearly the onsets repeat at the beat period (0 without a pulse)"),
+    "tempo_alt_bpm": ("BPM, empty when there is none", "the other metrical level a listener may tap: twice or half "
+                      "tempo_bpm, whichever the octave model finds likelier"),
+    "tempo_alt_probability": ("0-1", "the octave model's probability that the beat is at tempo_alt_bpm rather than "
+                              "tempo_bpm (0 without one)"),
     "tempo_note": ("text", "why there is no tempo ('silent ...', 'no steady pulse'); empty otherwise"),
     "beat_count": ("count", "number of beats tracked"),
     "time_signature": ("'3/4', '4/4' or 'unknown'", "beats per bar over a quarter note"),

@@ -328,10 +328,18 @@ class TempoEstimate:
         Beat period, frames.
     confidence : float
         0..1: the periodicity's strength at that period (autocorrelation, clipped).
+    alt_ratio : float
+        The other metrical level a listener may tap, as a tempo ratio to this one: 2.0 (twice as fast),
+        0.5 (half as fast), or 0.0 when neither lies in ``MIN_BPM``-``MAX_BPM``.
+    alt_probability : float
+        0..1: the octave model's probability that the beat is at that other level rather than at
+        ``period`` (``_faster_is_beat``; at most ~0.5 up and ~0.7 down, else the decision would have moved).
     """
 
     period: float
     confidence: float
+    alt_ratio: float = 0.0
+    alt_probability: float = 0.0
 
 
 def _harmonic_salience(acf: np.ndarray, lag: float) -> float:
@@ -434,7 +442,15 @@ def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = No
         lag /= 2
     lag = _comb_refine(env, lag, span=0.02)
     confidence = float(np.clip(_interp(acf, lag), 0.0, 1.0))
-    return TempoEstimate(period=lag, confidence=confidence)
+    # The other octave a listener may tap (McKinney & Moelants 2006; MIREX reports two tempi): the
+    # neighbouring level the octave model finds likelier, with its probability.
+    up = _faster_is_beat(bands, acf, lag, fps=fps, density=density) if lag / 2 >= fastest else -1.0
+    down = 1.0 - _faster_is_beat(bands, acf, lag * 2, fps=fps, density=density) \
+        if lag * 2 <= min(slowest, acf.size - 2.0) else -1.0
+    alt_ratio, alt_p = (2.0, up) if up >= down else (0.5, down)
+    if alt_p < 0:
+        alt_ratio, alt_p = 0.0, 0.0
+    return TempoEstimate(period=lag, confidence=confidence, alt_ratio=alt_ratio, alt_probability=float(alt_p))
 
 
 def _peaks(acf: np.ndarray, lo: float, hi: float) -> list[float]:
@@ -471,12 +487,18 @@ class Beats:
         0..1.
     note : str
         Why there are no beats (``"no steady pulse"``), else ``""``.
+    alt_tempo_bpm : float
+        The other metrical level a listener may tap: twice or half ``tempo_bpm`` (0 when there is none).
+    alt_probability : float
+        0..1: how likely the beat is at ``alt_tempo_bpm`` instead (:attr:`TempoEstimate.alt_probability`).
     """
 
     times: np.ndarray
     tempo_bpm: float
     confidence: float
     note: str = ""
+    alt_tempo_bpm: float = 0.0
+    alt_probability: float = 0.0
 
 
 def _dp_beats(env: np.ndarray, period: float, *, tightness: float) -> np.ndarray:
@@ -655,7 +677,9 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
                                  end=(env.size - 1) / fps)
     if times.size < 2:
         return Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note="no steady pulse")
-    return Beats(times=times, tempo_bpm=tempo_from_beats(times), confidence=tempo.confidence)
+    bpm = tempo_from_beats(times)
+    return Beats(times=times, tempo_bpm=bpm, confidence=tempo.confidence, alt_tempo_bpm=bpm * tempo.alt_ratio,
+                 alt_probability=tempo.alt_probability)
 
 
 @dataclass(frozen=True)

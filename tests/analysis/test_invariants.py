@@ -31,13 +31,18 @@ def _check(a: object, *, duration: float) -> None:
     assert 0.0 <= f["tempo_confidence"] <= 1.0
     assert 0.0 <= f["key_confidence"] <= 1.0
     assert f["beat_count"] == beats.size
+    assert 0.0 <= f["tempo_alt_probability"] <= 1.0
     if beats.size == 0:
         assert f["tempo_bpm"] is None
+        assert f["tempo_alt_bpm"] is None
+        assert f["tempo_alt_probability"] == 0.0
         assert f["tempo_note"]
     else:
         assert f["tempo_note"] == ""
         ibi = float(np.median(np.diff(beats)))
         assert f["tempo_bpm"] == pytest.approx(60.0 / ibi, rel=0.1)
+        if f["tempo_alt_bpm"] is not None:   # the other metrical level: an octave away
+            assert f["tempo_alt_bpm"] / f["tempo_bpm"] in (pytest.approx(2.0, rel=1e-3), pytest.approx(0.5, rel=1e-3))
     if f["key_tonic"] is None:
         assert f["key_mode"] is None
         assert f["key_note"]

@@ -37,6 +37,25 @@ def test_equal_offbeats_double_the_tempo() -> None:
     assert beats.tempo_bpm == pytest.approx(160.0, rel=0.01)
 
 
+def test_the_other_metrical_level_is_reported_with_its_probability() -> None:
+    # Off-beats at 60 % of the beats: the beat is 80 BPM, and 160 BPM is the level a listener may also tap.
+    ambiguous = rhythm.beat_track(_pulse_env(80.0, 30.0, offbeats=0.6), fps=FPS)
+    assert ambiguous.tempo_bpm == pytest.approx(80.0, rel=0.01)
+    assert ambiguous.alt_tempo_bpm == pytest.approx(2 * ambiguous.tempo_bpm)
+    # Clean beats with no off-beats: the faster level is less likely than with strong off-beats.
+    clean = rhythm.beat_track(_pulse_env(80.0, 30.0, offbeats=0.0), fps=FPS)
+    assert clean.tempo_bpm == pytest.approx(80.0, rel=0.01)
+    assert 0.0 <= clean.alt_probability < ambiguous.alt_probability < 0.5
+
+
+def test_the_other_level_stays_in_the_tempo_range() -> None:
+    fast = rhythm.estimate_tempo(_pulse_env(200.0, 30.0), fps=FPS)
+    assert fast is not None
+    assert fast.alt_ratio == 0.5                          # 400 BPM is out of range: only half remains
+    assert 0.0 <= fast.alt_probability <= 1.0
+    assert rhythm.beat_track(np.zeros(1000), fps=FPS).alt_tempo_bpm == 0.0
+
+
 def test_no_pulse_gives_no_beats() -> None:
     assert rhythm.beat_track(np.zeros(1000), fps=FPS).times.size == 0
     assert rhythm.estimate_tempo(np.random.default_rng(0).random(50), fps=FPS) is None

@@ -60,6 +60,20 @@ def test_scores_a_real_format_set(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert result["summary"]["beat_f"]["soundforge"] > 0.9
     assert result["summary"]["key_mirex"]["soundforge"] == 1.0
     assert result["unordered"]["soundforge"] == 0
+    assert result["summary"]["acc_two"]["soundforge"] == 1.0
+    assert "tempo 1 of 2" in printed
+
+
+def test_two_tempi_count_when_either_is_right() -> None:
+    score = _bench().score
+    ref = {"tempo": 80.0, "beats": np.zeros(0), "downbeats": np.zeros(0), "key": "", "beats_per_bar": 0}
+    second = score(ref, {"tempo": 160.0, "alt_tempo": 80.0, "alt_probability": 0.25})
+    assert second["acc1"] == 0.0
+    assert second["acc_two"] == 1.0
+    assert second["p_score"] == pytest.approx(0.25)           # McKinney et al.: the weight of the right tempo
+    first = score(ref, {"tempo": 80.0, "alt_tempo": 40.0, "alt_probability": 0.25})
+    assert (first["acc_two"], first["p_score"]) == (1.0, pytest.approx(0.75))
+    assert "acc_two" not in score(ref, {"tempo": 80.0})         # a peer without a second tempo
 
 
 def test_confidence_table_keeps_the_surer_results(capsys: pytest.CaptureFixture[str]) -> None:
