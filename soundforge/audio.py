@@ -13,9 +13,13 @@ reported by the ``is_silent`` flag.
 
 Declared and decodable length must agree: a WAV/AIFF whose header declares more
 frames than its data holds, a FLAC/MP3 that decodes to fewer frames than its
-header says, or an Ogg file without its end-of-stream page is ``corrupt`` (the
-message gives both lengths). When libsndfile fails part-way through a lossy file
-that ffmpeg can decode, decoding goes on with ffmpeg from the same frame.
+header says, an MP3 without a length header whose last MPEG frame is cut off,
+or an Ogg file without its end-of-stream page is ``corrupt`` (the message gives
+both lengths). The length of an MP3 without a Xing/Info/VBRI header is counted
+from its frames (:mod:`soundforge.mpeg`), not guessed from the file size: tags and
+cover art would make it seconds too long. When libsndfile fails part-way through
+a lossy file, or stops short of the end of such an MP3, and ffmpeg can decode it,
+decoding goes on with ffmpeg from the same frame.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import mpeg
 from .errors import AudioError, DecoderNotFound
 
 __all__ = [
@@ -225,8 +230,15 @@ def _soundfile_info(path: Path) -> AudioInfo | None:
     except (RuntimeError, sf.LibsndfileError, TypeError):
         return None
     fmt = {"WAVEX": "wav", "OGG": "opus" if info.subtype == "OPUS" else "ogg"}.get(info.format, info.format.lower())
-    return AudioInfo(path=path, format=fmt, duration_s=info.frames / float(info.samplerate),
-                     sample_rate=int(info.samplerate), channels=int(info.channels), frames=int(info.frames),
+    frames = int(info.frames)
+    if fmt == "mp3":
+        # Without a Xing/Info/VBRI header libsndfile's length is a guess from the file size (tags included) and
+        # the first frame's bitrate; the frames themselves say how long the stream is.
+        walked = mpeg.scan(path)
+        if walked is not None and walked.header_samples is None and walked.samples > 0:
+            frames = walked.samples
+    return AudioInfo(path=path, format=fmt, duration_s=frames / float(info.samplerate),
+                     sample_rate=int(info.samplerate), channels=int(info.channels), frames=frames,
                      size_bytes=path.stat().st_size, decoder="soundfile")
 
 
@@ -411,6 +423,22 @@ def _truncated(info: AudioInfo, decoded: int, declared: int) -> AudioError:
                       decoded_frames=decoded)
 
 
+def _check_mpeg_end(path: Path) -> mpeg.MpegScan | None:
+    """The frame walk of an MP3 without a length header (None when it has one, or is no MPEG stream), refusing
+    one whose last frame is cut off: nothing else tells such a file from a shorter song (one with a Xing/Info
+    header is checked against the length it declares)."""
+    walked = mpeg.scan(path)
+    if walked is None or walked.header_samples is not None:
+        return None
+    if walked.complete:
+        return walked
+    sr = float(walked.sample_rate)
+    raise AudioError(f"Audio file {path} is truncated: it ends in the middle of an MPEG frame ({walked.missing_bytes} "
+                     f"bytes of it are missing) after {describe_s(walked.samples / sr)} ({walked.samples} frames) of "
+                     "audio; the end of the file was cut off. Re-download or re-export it.", path=path,
+                     reason="corrupt", decoded_frames=walked.samples)
+
+
 def _soundfile_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str = "ffmpeg", timeout_s: float = 600.0,
                       on_process: ProcessHook | None = None) -> Iterator[np.ndarray]:
     import soundfile as sf
@@ -420,6 +448,7 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str = "ffmp
     if (fmt == "OGG" or fmt == "OPUS") and not _ogg_complete(path):
         raise AudioError(f"Audio file {path} is truncated: it ends without its end-of-stream page (the last "
                          "part of the file is missing). Re-download or re-export it.", path=path, reason="corrupt")
+    walked = _check_mpeg_end(path) if fmt == "MP3" else None
     declared = declared_frames(path) if fmt in _LOSSLESS_FORMATS else None
     expected = max(info.frames, declared or 0)
     total = 0
@@ -434,7 +463,16 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str = "ffmp
                 yield data.T
     except (RuntimeError, sf.LibsndfileError) as exc:
         failure = exc
-    if failure is not None:
+    # libsndfile stops at its own size-based length estimate, short of the end of a variable-bitrate MP3
+    # without a Xing header: ffmpeg decodes the rest
+    stopped_short = failure is None and walked is not None and total < walked.samples - 1152
+    if walked is not None and stopped_short and shutil.which(ffmpeg) is None:
+        sr = float(info.sample_rate)
+        raise AudioError(f"Audio file {path} holds {describe_s(walked.samples / sr)} of MPEG frames but libsndfile "
+                         f"decodes only {describe_s(total / sr)} of it (a variable-bitrate MP3 without a Xing "
+                         "header). Install ffmpeg so that SoundForge can decode all of it.", path=path,
+                         reason="decoder", declared_frames=walked.samples, decoded_frames=total)
+    if failure is not None or stopped_short:
         if fmt not in _LOSSY_FORMATS or shutil.which(ffmpeg) is None:
             hint = " Installing ffmpeg may let SoundForge decode it." if fmt in _LOSSY_FORMATS else ""
             sr = float(info.sample_rate)
@@ -442,7 +480,8 @@ def _soundfile_blocks(info: AudioInfo, block_frames: int, *, ffmpeg: str = "ffmp
                              f"({total} frames) decode of the {describe_s(expected / sr)} ({expected} frames) its "
                              f"header declares. Re-download or re-export it.{hint}", path=path, reason="corrupt",
                              declared_frames=expected, decoded_frames=total) from failure
-        # libsndfile refuses some valid lossy files that ffmpeg decodes: go on from the same frame
+        # libsndfile refuses (or stops short of the end of) some valid lossy files that ffmpeg decodes: go on
+        # from the same frame
         skip = total
         ff_info = AudioInfo(path=path, format=info.format, duration_s=info.duration_s, sample_rate=info.sample_rate,
                             channels=info.channels, frames=info.frames, size_bytes=info.size_bytes, decoder="ffmpeg")

@@ -9,8 +9,8 @@ dependency. Layers (a module may import its own layer and those below it)::
     2  runner, progress                           the engine
     1  analysis, separation, spotify, download,   the work, knowing nothing of the engine
        events
-    0  audio, storage, catalog, config, errors,   foundations
-       validate, retry, _version
+    0  audio, mpeg, storage, catalog, config,     foundations
+       errors, validate, retry, _version
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ LAYERS = {
     "stages": 3,
     "runner": 2, "progress": 2,
     "analysis": 1, "separation": 1, "spotify": 1, "download": 1, "events": 1,
-    "audio": 0, "storage": 0, "catalog": 0, "config": 0, "errors": 0, "_version": 0, "validate": 0, "retry": 0,
+    "audio": 0, "mpeg": 0, "storage": 0, "catalog": 0, "config": 0, "errors": 0, "_version": 0, "validate": 0,
+    "retry": 0,
 }
 
 
