@@ -8,8 +8,9 @@ librosa and torch use for multichannel audio.
 
 Validation raises :class:`~soundforge.errors.AudioError` with the file and a
 ``reason``: ``missing``, ``empty``, ``not_audio``, ``corrupt``, ``non_finite``,
-``too_long``, ``too_short``, ``out_of_range`` or ``decoder``. Digital silence is not an error: it is
-reported by the ``is_silent`` flag.
+``too_long``, ``too_short``, ``out_of_range``, ``chained`` (an Ogg file of several streams one after
+another, which libsndfile would read only up to the end of the first) or ``decoder``. Digital silence
+is not an error: it is reported by the ``is_silent`` flag.
 
 Declared and decodable length must agree: a WAV/AIFF whose header declares more
 frames than its data holds, a FLAC/MP3 that decodes to fewer frames than its
@@ -326,6 +327,8 @@ def probe(path: str | Path, *, max_duration_s: float | None = _DEFAULT_MAX_S, ff
                          "read from it (0 frames decodable). Re-download or re-export it.", path=p, reason="corrupt")
     if info.frames <= 0 and info.decoder == "soundfile":
         raise AudioError(f"Audio file {p} has zero frames (no samples). Re-export it.", path=p, reason="empty")
+    if info.decoder == "soundfile" and info.format in ("ogg", "opus"):
+        _check_ogg_links(p, info)
     if max_duration_s is not None and info.duration_s > max_duration_s:
         raise too_long(p, info.duration_s, max_duration_s)
     return info
@@ -407,6 +410,56 @@ def _ogg_complete(path: Path) -> bool:
     segments = tail[at + 26]
     table = tail[at + 27: at + 27 + segments]
     return len(table) == segments and at + 27 + segments + sum(table) <= len(tail)
+
+
+def _ogg_links(path: Path, *, max_pages: int = 1_000_000) -> list[int]:
+    """Last granule position of each link of an Ogg file, in order: one link for a normal file, several for a
+    chained one (streams one after another, as stream recordings and some concatenation tools write them).
+
+    A link starts at a beginning-of-stream page that follows other pages (the BOS pages of streams
+    multiplexed side by side come together at the start of a link). Damaged stretches are skipped to
+    the next ``OggS`` capture pattern.
+    """
+    import mmap
+
+    links: list[int] = []
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            if handle.tell() < 27:
+                return links
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                at, in_header, pages = buf.find(b"OggS"), False, 0
+                while at >= 0 and at + 27 <= len(buf) and pages < max_pages:
+                    pages += 1
+                    bos = bool(buf[at + 5] & 0x02)
+                    if bos and not in_header:
+                        links.append(0)
+                    in_header = bos
+                    granule = int.from_bytes(buf[at + 6:at + 14], "little", signed=True)
+                    if links and granule >= 0:
+                        links[-1] = max(links[-1], granule)
+                    segments = buf[at + 26]
+                    body = sum(buf[at + 27:at + 27 + segments])
+                    nxt = at + 27 + segments + body
+                    at = nxt if buf[nxt:nxt + 4] == b"OggS" else buf.find(b"OggS", at + 1)
+    except (OSError, ValueError):
+        return []
+    return links
+
+
+def _check_ogg_links(path: Path, info: AudioInfo) -> None:
+    """Refuse a chained Ogg file: libsndfile reads only its first link and would silently drop the rest."""
+    import shlex
+
+    links = _ogg_links(path)
+    if len(links) > 1:
+        raise AudioError(f"Audio file {path} is a chained Ogg file: {len(links)} streams one after another (as stream "
+                         f"recordings are); it would be read only up to the end of the first "
+                         f"({describe_s(info.duration_s)}). Convert it to one stream first, e.g. "
+                         f"{shlex.join(['ffmpeg', '-i', str(path), '-c:a', 'flac', str(path.with_suffix('.flac'))])}"
+                         ", and use that file.", path=path,
+                         reason="chained", links=len(links))
 
 
 def _check_block(block: np.ndarray, path: Path) -> None:

@@ -184,7 +184,8 @@ class AudioError(SoundforgeError):
         The file concerned, when there is one.
     reason : str
         A short machine-friendly reason (``"missing"``, ``"empty"``, ``"not_audio"``,
-        ``"corrupt"``, ``"non_finite"``, ``"too_long"``, ``"decoder"``).
+        ``"corrupt"``, ``"non_finite"``, ``"too_long"``, ``"too_short"``, ``"out_of_range"``, ``"chained"``,
+        ``"decoder"``).
     """
 
     def __init__(self, message: str, *, path: str | Path | None = None, reason: str = "invalid",

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +132,37 @@ def test_ffmpeg_decoder_is_handed_to_the_process_hook(make_audio) -> None:
     assert seen[0].poll() is not None  # finished and reaped
     audio.scan(make_audio("a.flac", seconds=0.5), on_process=seen.append)
     assert len(seen) == 1  # soundfile formats start no subprocess
+
+
+def _chained_ogg(folder: Path, name: str = "chained.ogg") -> Path:
+    """Two Ogg Vorbis streams one after another (a chained file, as stream recordings are): 1 s + 2 s."""
+    parts = []
+    for i, seconds in enumerate((1.0, 2.0)):
+        part = folder / f"part{i}.ogg"
+        sf.write(part, tone(seconds=seconds, freq=440.0 * (i + 1)), SR, format="OGG", subtype="VORBIS")
+        parts.append(part.read_bytes())
+    path = folder / name
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+def test_ogg_links_of_plain_and_chained_files(make_audio, tmp_path: Path) -> None:
+    assert len(audio._ogg_links(make_audio("a.ogg", seconds=1.0))) == 1
+    assert audio._ogg_links(_chained_ogg(tmp_path)) == [SR, 2 * SR]
+    assert audio._ogg_links(make_audio("a.wav", seconds=0.5)) == []
+
+
+def test_chained_ogg_is_refused_with_a_command_that_converts_it(tmp_path: Path) -> None:
+    folder = tmp_path / "my music"
+    folder.mkdir()
+    path = _chained_ogg(folder)
+    with pytest.raises(AudioError, match=r"chained\.ogg is a chained Ogg file: 2 streams one after another .* only up "
+                                         r"to the end of the first \(1 s\)\. Convert it .*ffmpeg -i") as caught:
+        audio.load(path)
+    assert caught.value.reason == "chained"
+    if shutil.which("ffmpeg") is None:
+        return
+    command = shlex.split(str(caught.value).split("e.g. ", 1)[1].rsplit(", and use", 1)[0])
+    subprocess.run([*command[:1], "-v", "error", *command[1:]], check=True, timeout=60)
+    converted = audio.load(folder / "chained.flac")
+    assert converted.samples.shape[1] == pytest.approx(3 * SR, abs=2048)  # both streams

@@ -15,7 +15,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soundforge import Workspace
+from soundforge import Workspace, mpeg
 from soundforge.errors import AudioError
 
 from .conftest import assert_consistent, failed_row, refused, tried
@@ -55,6 +55,33 @@ def test_truncated_files_fail_with_both_lengths(ws: Workspace, tmp_path: Path, e
     if ext in ("wav", "aiff", "mp3"):
         assert "3 s" in error, error  # the declared length...
         assert "frames" in error, error  # ... and the decodable one
+
+
+def test_chained_ogg_is_refused_not_cut_to_its_first_stream(ws: Workspace, tmp_path: Path) -> None:
+    first = write(tmp_path / "parts" / "a.ogg", noise(1.0), subtype="VORBIS")
+    second = write(tmp_path / "parts" / "b.ogg", noise(2.0), subtype="VORBIS")
+    src = tmp_path / "in" / "radio.ogg"
+    src.parent.mkdir(parents=True)
+    src.write_bytes(first.read_bytes() + second.read_bytes())
+    df = ws.import_audio(src, progress=None)
+    error = failed_row(df, key="source_path", value=str(src), names=str(src), kind="audio headers")
+    assert "chained Ogg file: 2 streams" in error
+    assert "ffmpeg -i" in error
+    assert_consistent(ws)
+
+
+def test_mp3_without_length_header_cut_mid_frame_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    good = write(tmp_path / "parts" / "a.mp3", noise(3.0), format="MP3", subtype="MPEG_LAYER_III").read_bytes()
+    xing = mpeg._frame(good, 0)  # libsndfile's first frame holds the Xing header: without it no length is declared
+    assert xing is not None
+    src = tmp_path / "in" / "cut.mp3"
+    src.parent.mkdir(parents=True)
+    body = good[xing.length:]
+    src.write_bytes(body[: len(body) * 2 // 3 + 7])
+    df = ws.import_audio(src, progress=None)
+    error = failed_row(df, key="source_path", value=str(src), names=str(src), kind="audio headers")
+    assert "ends in the middle of an MPEG frame" in error
+    assert_consistent(ws)
 
 
 @FAST
