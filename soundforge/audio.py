@@ -68,6 +68,7 @@ _SOUNDFILE_EXT = {"wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aif", "ai
 _LOSSLESS_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF", "AU"}
 _LOSSY_FORMATS = {"MP3", "OGG", "OPUS"}
 _DEFAULT_MAX_S = 4 * 3600.0
+_UNKNOWN_FRAMES = 1 << 62
 
 MIN_AUDIO_S = 0.05
 """Shortest usable audio, in seconds (50 ms): shorter files are refused at import (``too_short``), by
@@ -232,6 +233,10 @@ def _soundfile_info(path: Path) -> AudioInfo | None:
         return None
     fmt = {"WAVEX": "wav", "OGG": "opus" if info.subtype == "OPUS" else "ogg"}.get(info.format, info.format.lower())
     frames = int(info.frames)
+    if frames >= _UNKNOWN_FRAMES:
+        # libsndfile's "length unknown" (a FLAC written to a pipe has no total in its STREAMINFO): it cannot
+        # decode such a file to its end either; ffmpeg can, and counts its frames
+        return None
     if fmt == "mp3":
         # Without a Xing/Info/VBRI header libsndfile's length is a guess from the file size (tags included) and
         # the first frame's bitrate; the frames themselves say how long the stream is.
@@ -287,10 +292,36 @@ def _ffprobe_info(path: Path, *, ffmpeg: str, timeout_s: float) -> AudioInfo:
         raise AudioError(f"{path} has an audio stream without sample rate or channel count.",
                          path=path, reason="not_audio") from exc
     duration = stream.get("duration") or (meta.get("format") or {}).get("duration") or 0.0
-    duration_s = float(duration)
+    try:
+        duration_s = float(duration)
+    except (TypeError, ValueError):
+        duration_s = 0.0
+    frames = round(duration_s * sr) if duration_s > 0 else _ffmpeg_count_frames(path, ffmpeg=ffmpeg, sr=sr,
+                                                                                 timeout_s=timeout_s)
     fmt = _ext(path) or str(stream.get("codec_name", "unknown"))
-    return AudioInfo(path=path, format=fmt, duration_s=duration_s, sample_rate=sr, channels=channels,
-                     frames=round(duration_s * sr), size_bytes=path.stat().st_size, decoder="ffmpeg")
+    return AudioInfo(path=path, format=fmt, duration_s=frames / float(sr), sample_rate=sr, channels=channels,
+                     frames=frames, size_bytes=path.stat().st_size, decoder="ffmpeg")
+
+
+def _ffmpeg_count_frames(path: Path, *, ffmpeg: str, sr: int, timeout_s: float) -> int:
+    """Frames of the first audio stream, counted by decoding it (for streams whose header gives no length:
+    a FLAC written to a pipe, some raw streams). One byte per frame goes through the pipe."""
+    cmd = [_ffmpeg_tool(ffmpeg, "ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "u8",
+           "-acodec", "pcm_u8", "-ac", "1", "-ar", str(sr), "-"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioError(f"Counting the samples of {path} (its header gives no length) took over {timeout_s:.0f} s; "
+                         "the file may be damaged.", path=path, reason="corrupt") from exc
+    except OSError as exc:
+        raise DecoderNotFound(f"Could not run ffmpeg to read {path}: {exc}. Install ffmpeg.", path=path,
+                              reason="decoder") from exc
+    if proc.returncode != 0:
+        detail = proc.stderr.decode(errors="replace").strip().splitlines()
+        why = detail[-1] if detail else f"ffmpeg exited with {proc.returncode}"
+        raise AudioError(f"{path} could not be decoded to count its samples ({why}). Re-export it as WAV/FLAC.",
+                         path=path, reason="corrupt")
+    return len(proc.stdout)
 
 
 def probe(path: str | Path, *, max_duration_s: float | None = _DEFAULT_MAX_S, ffmpeg: str = "ffmpeg",

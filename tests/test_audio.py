@@ -166,3 +166,32 @@ def test_chained_ogg_is_refused_with_a_command_that_converts_it(tmp_path: Path) 
     subprocess.run([*command[:1], "-v", "error", *command[1:]], check=True, timeout=60)
     converted = audio.load(folder / "chained.flac")
     assert converted.samples.shape[1] == pytest.approx(3 * SR, abs=2048)  # both streams
+
+
+def _streamed_flac(make_audio, name: str = "piped.flac") -> Path:
+    """A FLAC whose STREAMINFO gives no total length (0), as an encoder writing to a pipe leaves it."""
+    path = make_audio(name, seconds=1.5, channels=1)
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC"
+    assert data[4] & 0x7F == 0
+    info = 8  # after "fLaC" and the block header
+    data[info + 13] &= 0xF0  # total samples: 36 bits from the low nibble of byte 13
+    data[info + 14:info + 18] = b"\x00\x00\x00\x00"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+def test_flac_without_total_length_is_counted_and_decoded_to_its_end(make_audio) -> None:
+    path = _streamed_flac(make_audio)
+    assert sf.info(str(path)).frames > 1 << 62  # libsndfile: length unknown
+    info = audio.probe(path)
+    assert (info.frames, info.decoder) == (int(1.5 * SR), "ffmpeg")
+    assert info.duration_s == pytest.approx(1.5)
+    assert audio.load(path).samples.shape == (1, int(1.5 * SR))
+
+
+def test_flac_without_total_length_and_without_ffmpeg_says_what_to_install(make_audio) -> None:
+    path = _streamed_flac(make_audio)
+    with pytest.raises(DecoderNotFound, match=r"ffmpeg .* is needed to decode this format but was not found"):
+        audio.probe(path, ffmpeg="no-such-ffmpeg-here")
