@@ -54,7 +54,8 @@ class MpegScan:
     header_samples : int or None
         Samples per channel that a Xing/Info or VBRI header declares, when there is one with a frame count.
     complete : bool
-        False when the last frame runs past the end of the file (the file was cut short).
+        False when the last frame runs past the end of the file (the file was cut short); a partial last
+        frame followed by a trailing tag counts as complete (the tag was written after the stream ended).
     missing_bytes : int
         How many bytes the last frame lacks (0 when ``complete``).
     """
@@ -139,6 +140,17 @@ def _find_stream(buf: bytes | mmap.mmap, start: int, *, limit: int) -> int | Non
     return None
 
 
+def _finished_with_tag(buf: bytes | mmap.mmap, at: int) -> bool:
+    """Whether the file ends in a tag (ID3v1, or an APE tag footer) that starts after the frame at ``at``.
+
+    Some encoders and editors leave the last frame partial and then append a tag: the file was finished
+    after the stream ended, so it is whole as written. A download cut short has no tag after the cut.
+    """
+    size = len(buf)
+    return any(size - back > at and buf[size - back:size - back + len(marker)] == marker
+               for back, marker in ((128, b"TAG"), (32, b"APETAGEX"), (160, b"APETAGEX")))
+
+
 def scan(path: str | Path) -> MpegScan | None:
     """Walk the MPEG audio frames of ``path``.
 
@@ -188,9 +200,11 @@ def _walk(buf: mmap.mmap) -> MpegScan | None:
                 break
             at = resync
             continue
-        if at + frame.length > size:
+        if at + frame.length > size and not _finished_with_tag(buf, at):
             return MpegScan(samples=samples, sample_rate=first.sample_rate, frames=frames, header_samples=declared,
                             complete=False, missing_bytes=at + frame.length - size)
+        if at + frame.length > size:  # a partial frame before a tag that was written after it: decoders drop it
+            break
         samples += frame.samples
         frames += 1
         at += frame.length

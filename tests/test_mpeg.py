@@ -154,3 +154,21 @@ def test_vbr_mp3_without_header_and_without_ffmpeg_says_what_to_install(tmp_path
     with pytest.raises(AudioError, match=r"vbr\.mp3 holds .* of MPEG frames but libsndfile decodes only .* Install "
                                          r"ffmpeg"):
         audio.load(path, ffmpeg="no-such-ffmpeg-here")
+
+
+@pytest.mark.parametrize("tag", [b"TAG" + b"t" * 125, b"APETAGEX" + b"\x00" * 24, b"APETAGEX" + b"\x00" * 24
+                                 + b"TAG" + b"t" * 125])
+def test_a_partial_frame_before_a_trailing_tag_is_a_finished_file(tmp_path: Path, tag: bytes) -> None:
+    # as some editors leave it (one of the rhythm-game songs of the real set): the tag was written after
+    # the stream ended, so the file is whole as written and decoders drop the partial frame
+    path = _without_header(_mp3(tmp_path / "a.mp3"), tmp_path / "b.mp3")
+    body = path.read_bytes()[:-128]  # without _without_header's ID3v1 tag
+    whole = mpeg.scan(path)
+    assert whole is not None
+    partial = body[: len(body) - 200]
+    path.write_bytes(partial + tag)
+    s = mpeg.scan(path)
+    assert s is not None
+    assert s.complete
+    assert s.samples < whole.samples
+    assert audio.load(path).samples.shape[1] >= s.samples - 1152
