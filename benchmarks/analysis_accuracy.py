@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     seconds = dict.fromkeys(systems, 0.0)
     unordered = dict.fromkeys(systems, 0)
+    failed = dict.fromkeys(systems, 0)
     for clip in clips:
         if real and cache is not None:
             try:
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                                      cache_dir=cache)
             except Exception as exc:
                 est = {"tempo": 0.0, "beats": [], "key": "", "error": f"{type(exc).__name__}: {exc}"}
+                failed[name] += 1   # scored as no tempo, no beats, no key; counted and named, never hidden
+                print(f"{name} failed on {clip['clip_id']}: {est['error']}", flush=True)
             seconds[name] += time.perf_counter() - t0
             beats = np.asarray(est.get("beats", []), dtype=float)
             unordered[name] += not ordered(beats, duration)
@@ -299,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; peers not installed: {', '.join(missing)}" if missing else ""))
     summary = _table(results, systems)
     print(f"{'beats out of order':22} {len(clips):4d} " + " ".join(f"{unordered[s]:10d}" for s in systems))
+    print(f"{'failed to analyse':22} {len(clips):4d} " + " ".join(f"{failed[s]:10d}" for s in systems))
     print(f"{'seconds (all clips)':22} {len(clips):4d} " + " ".join(f"{seconds[s]:10.1f}" for s in systems))
     if cache is not None:
         print("(peer seconds cover only clips not read from the cache)")
@@ -311,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                    systems)
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "clips": results, "seconds": seconds,
-                                         "unordered": unordered}, indent=1, default=str))
+                                         "unordered": unordered, "failed": failed}, indent=1, default=str))
     return 0
 
 

@@ -105,3 +105,27 @@ def test_the_local_real_set_when_it_is_present(tmp_path: Path) -> None:
         pytest.skip("the real-audio set is not built here (benchmarks/real_corpus.py builds it)")
     rc = _bench().main([str(real), "--peers", "", "--limit", "3", "--cache", str(tmp_path / "cache")])
     assert rc == 0
+
+
+def test_a_file_we_cannot_analyse_is_counted_and_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundforge import mpeg
+
+    _write_set(tmp_path / "real")
+    sr = 22050
+    sf.write(tmp_path / "whole.mp3", np.tile(cadence(9, "minor", sr=sr), 2), sr, format="MP3",
+             subtype="MPEG_LAYER_III")
+    data = (tmp_path / "whole.mp3").read_bytes()
+    xing = mpeg._frame(data, 0)  # without its Xing frame the file declares no length; then cut mid-frame
+    assert xing is not None
+    (tmp_path / "real" / "audio" / "cut.mp3").write_bytes(data[xing.length: len(data) * 2 // 3 + 5])
+    with (tmp_path / "real" / "manifest.csv").open("a", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=FIELDS, restval="").writerow(
+            {"clip_id": "cut", "file": "audio/cut.mp3", "key": "A minor", "collection": "test"})
+    out = tmp_path / "results.json"
+    assert _bench().main([str(tmp_path / "real"), "--peers", "", "--cache", str(tmp_path / "cache"),
+                          "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "soundforge failed on cut: AudioError:" in printed
+    assert "ends in the middle of an MPEG frame" in printed
+    assert json.loads(out.read_text())["failed"]["soundforge"] == 1
+    assert "failed to analyse" in printed
