@@ -46,16 +46,18 @@ class MpegScan:
     Attributes
     ----------
     samples : int
-        Samples per channel in the audio frames walked (a Xing/Info/VBRI header frame not counted).
+        Samples per channel in the audio frames walked (a Xing/Info/VBRI header frame not counted); where
+        such a header declares the length, that length, and the frames are not walked.
     sample_rate : int
         Hz, from the first frame.
     frames : int
-        MPEG frames walked.
+        MPEG frames walked (or declared by the header).
     header_samples : int or None
         Samples per channel that a Xing/Info or VBRI header declares, when there is one with a frame count.
     complete : bool
         False when the last frame runs past the end of the file (the file was cut short); a partial last
         frame followed by a trailing tag counts as complete (the tag was written after the stream ended).
+        True where a header declares the length (:mod:`soundforge.audio` checks it against what decodes).
     missing_bytes : int
         How many bytes the last frame lacks (0 when ``complete``).
     """
@@ -187,6 +189,9 @@ def _walk(buf: mmap.mmap) -> MpegScan | None:
     first = _frame(buf, at)
     assert first is not None
     is_info, declared = _header_samples(buf, at, first)
+    if declared is not None:  # the header says how long the stream is: decoders trust it, so do we
+        return MpegScan(samples=declared, sample_rate=first.sample_rate, frames=declared // first.samples,
+                        header_samples=declared, complete=True, missing_bytes=0)
     if is_info:
         at += first.length
     samples = frames = 0
