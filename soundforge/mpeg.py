@@ -205,13 +205,13 @@ def _walk(buf: mmap.mmap) -> MpegScan | None:
                 break
             at = resync
             continue
-        if at + frame.length > size and not _finished_with_tag(buf, at):
-            return MpegScan(samples=samples, sample_rate=first.sample_rate, frames=frames, header_samples=declared,
+        if at + frame.length > size:
+            if _finished_with_tag(buf, at):  # a partial frame before a tag written after it: decoders drop it
+                break
+            return MpegScan(samples=samples, sample_rate=first.sample_rate, frames=frames, header_samples=None,
                             complete=False, missing_bytes=at + frame.length - size)
-        if at + frame.length > size:  # a partial frame before a tag that was written after it: decoders drop it
-            break
         samples += frame.samples
         frames += 1
         at += frame.length
-    return MpegScan(samples=samples, sample_rate=first.sample_rate, frames=frames, header_samples=declared,
+    return MpegScan(samples=samples, sample_rate=first.sample_rate, frames=frames, header_samples=None,
                     complete=True, missing_bytes=0)
