@@ -127,7 +127,8 @@ def ours(path: Path) -> dict[str, Any]:
     """soundforge.analysis.analyze."""
     a = analyze(path, features=["rhythm", "tonal"])
     sig = str(a.time_signature)
-    return {"tempo": float(a.tempo_bpm), "beats": a.beats.tolist(), "downbeats": a.downbeats.tolist(),
+    # no pulse (silence, a drone): tempo_bpm is None with a tempo_note; scored as no tempo, not as a failure
+    return {"tempo": float(a.tempo_bpm or 0.0), "beats": a.beats.tolist(), "downbeats": a.downbeats.tolist(),
             "beats_per_bar": int(sig.split("/")[0]) if sig[:1].isdigit() else 0,
             "key": f"{a.key_tonic} {a.key_mode}" if a.key_mode else "", "tempo_confidence": a.tempo_confidence,
             "key_confidence": a.key_confidence, "alt_tempo": float(a.tempo_alt_bpm or 0.0),

@@ -15,7 +15,7 @@ from .result import FEATURES, Analysis, check_finite
 
 __all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
 
-ANALYZER_VERSION = "v7"
+ANALYZER_VERSION = "v8"
 """Version of the analysis algorithms; part of the saved file names and the catalog key."""
 
 ProgressFn = Callable[[float | None, str | None], None]
@@ -203,7 +203,7 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
     env = np.zeros(n_frames)
     if "rhythm" in groups:
         env, bands = rhythm.onset_envelope(fe.onset, fps=fps, quiet=quiet if quiet.size == n_frames else None)
-        no_pulse = silent or rhythm.pulse_note(fe.onset, quiet=quiet)
+        no_pulse = silent or rhythm.pulse_note(fe.onset, quiet=quiet, audible=fe.audible_onset)
         if no_pulse:
             beats = rhythm.Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note=no_pulse)
         else:

@@ -146,6 +146,9 @@ class FrontEndResult:
     pcp_peaks : tuple of numpy.ndarray
         ``(frequencies_hz, whitened_magnitudes)`` of the HPCP frames (every fourth STFT frame), each
         ``(n_hpcp_frames, 60)``, from :class:`soundforge.analysis.hpcp.PcpPeaks`; empty without tonal analysis.
+    audible_onset : numpy.ndarray
+        Per analysis frame, the largest onset band's mean rise above its simultaneous masking threshold, dB
+        ``(n_frames,)`` (:attr:`soundforge.analysis.rhythm.OnsetFlux.audible`): whether anything audibly starts.
     """
 
     duration_s: float
@@ -158,6 +161,7 @@ class FrontEndResult:
     tuning_hist: np.ndarray
     level_db: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     tonal_prominence: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    audible_onset: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     pcp_peaks: tuple[np.ndarray, np.ndarray] = field(
         default_factory=lambda: (np.zeros((0, _hpcp.MAX_PEAKS), dtype=np.float32),
                                  np.zeros((0, _hpcp.MAX_PEAKS), dtype=np.float32)))
@@ -235,7 +239,8 @@ class FrontEnd:
                               tuning_hist=self.pitch.tuning_hist.copy(),
                               level_db=np.concatenate(self._levels) if self._levels
                               else np.zeros(0, dtype=np.float32),
-                              tonal_prominence=self.pitch.prominence(), pcp_peaks=self.pcp_peaks.result())
+                              tonal_prominence=self.pitch.prominence(), pcp_peaks=self.pcp_peaks.result(),
+                              audible_onset=self.onset.audible)
 
 
 @dataclass(frozen=True)

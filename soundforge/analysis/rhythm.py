@@ -9,9 +9,10 @@ long files cost little memory):
    half-wave rectified and scaled by its 95th percentile, so quiet hats count
    as much as loud kicks; the envelope is their sum.
 2. **Periodicity** — the autocorrelation of the envelope, averaged over
-   8.9 s windows (a tempogram summary). No pulse (``None``) when the onsets do
-   not stand out of the texture (:func:`pulse_note`, checked by the analyzer),
-   the periodicity is nil, or there are less than 2.5 s.
+   8.9 s windows (a tempogram summary). No pulse (``None``) when nothing in
+   the sound rises audibly above what masks it, when the onsets do not stand
+   out of the texture (:func:`pulse_note`, checked by the analyzer), when the
+   periodicity is nil, or when there are less than 2.5 s.
 3. **Metrical level** (the tempo-octave decision) — first guess: the most
    periodic pulse in 30-300 BPM weighted by the perceived-tempo prior of the
    literature (log-Gaussian, 130 BPM, one octave); binary or ternary grouping
@@ -56,9 +57,9 @@ import numpy as np
 
 from .tonal import chroma_change
 
-__all__ = ["BAND_EDGES_HZ", "ONSET_SALIENCE_MIN", "Beats", "Meter", "OnsetFlux", "TempoEstimate", "beat_strength",
-           "beat_track", "energy_flux", "estimate_tempo", "meter", "onset_density", "onset_envelope", "onsets",
-           "pulse_note", "tempo_from_beats"]
+__all__ = ["BAND_EDGES_HZ", "ONSET_JND_DB", "ONSET_SALIENCE_MIN", "Beats", "Meter", "OnsetFlux", "TempoEstimate",
+           "beat_strength", "beat_track", "energy_flux", "estimate_tempo", "meter", "onset_density", "onset_envelope",
+           "onsets", "pulse_note", "tempo_from_beats"]
 
 BAND_EDGES_HZ = (0.0, 200.0, 2000.0, 11025.0)
 """Edges of the onset sub-bands: low (kick, bass), mid (snare body, chords, voice), high (hats, noise)."""
@@ -97,8 +98,21 @@ nothing stands out of the texture and there is no pulse to follow: noise of any 
 the annotated real recordings of the benchmark set 2.5 and up (:func:`pulse_note`)."""
 
 
-def pulse_note(flux: np.ndarray, *, quiet: np.ndarray | None = None) -> str:
+ONSET_JND_DB = 1.0
+"""Just-noticeable difference in level, dB (about 1 dB for tones and noise at moderate levels, Zwicker &
+Fastl, *Psychoacoustics*, ch. 7). When fewer than 1 % of the frames rise by this much above what masks
+them (:attr:`OnsetFlux.audible`), nothing audible starts or swells: a steady tone, a drone or a held
+chord, whose log-mel flux is only the ripple of window leakage and of partials tens of dB under the
+loudest band, which a relative measure would otherwise read as a pulse (:func:`pulse_note`)."""
+
+
+def pulse_note(flux: np.ndarray, *, quiet: np.ndarray | None = None, audible: np.ndarray | None = None) -> str:
     """``""`` when onsets stand out of the texture enough to carry a pulse, else ``"no steady pulse"``.
+
+    Two tests: something must rise audibly (``audible``: the 99th percentile of the frames' rise
+    above their masking threshold reaches :data:`ONSET_JND_DB`), and the onsets must stand out of
+    the texture (the 99th over the 50th percentile of the raw flux reaches
+    :data:`ONSET_SALIENCE_MIN`).
 
     Parameters
     ----------
@@ -106,16 +120,42 @@ def pulse_note(flux: np.ndarray, *, quiet: np.ndarray | None = None) -> str:
         ``(3, n)`` band flux from :class:`OnsetFlux`.
     quiet : numpy.ndarray, optional
         ``(n,)`` frames to ignore (silence, fades), bool.
+    audible : numpy.ndarray, optional
+        ``(n,)`` audible rise per frame, dB (:attr:`OnsetFlux.audible`); the first test is skipped
+        without it.
     """
     raw = flux.sum(axis=0).astype(np.float64)
+    live = np.ones(raw.size, dtype=bool)
     if quiet is not None and quiet.size == raw.size and np.count_nonzero(~quiet) > 10:
-        raw = raw[~quiet]
+        live = ~quiet
+    raw = raw[live]
     if raw.size < 10:
+        return "no steady pulse"
+    heard = audible is not None and audible.size == live.size
+    if heard and audible is not None and float(np.percentile(audible[live], 99)) < ONSET_JND_DB:
         return "no steady pulse"
     median = float(np.percentile(raw, 50))
     if median <= 0:
         return ""
     return "" if float(np.percentile(raw, 99)) / median >= ONSET_SALIENCE_MIN else "no steady pulse"
+
+
+def _bark(hz: np.ndarray) -> np.ndarray:
+    """Critical-band rate of ``hz``, Bark (Zwicker & Terhardt 1980)."""
+    return 13.0 * np.arctan(0.00076 * hz) + 3.5 * np.arctan((hz / 7500.0) ** 2)
+
+
+def _masking_weights(centre_hz: np.ndarray) -> np.ndarray:
+    """``(masker, maskee)`` power weights of simultaneous masking between mel bands.
+
+    Schroeder, Atal & Hall (1979)'s spreading function over the Bark distance, less Johnston (1988)'s
+    offset for a tonal masker, ``14.5 + z`` dB (the smaller of his two offsets' masking, so that only
+    what is inaudible under either is discounted).
+    """
+    z = _bark(centre_hz)
+    dz = z[None, :] - z[:, None] + 0.474
+    spread_db = 15.81 + 7.5 * dz - 17.5 * np.sqrt(1.0 + dz ** 2) - (14.5 + z[None, :])
+    return (10.0 ** (spread_db / 10.0)).astype(np.float32)
 
 
 class OnsetFlux:
@@ -126,6 +166,11 @@ class OnsetFlux:
     below the loudest mel band seen up to frame ``t`` (so an onset after silence counts
     like one after a quiet passage, whatever the file's level); band ``b``'s flux is the
     mean of ``d`` over the mel bands whose centre lies in ``BAND_EDGES_HZ[b:b + 2]``.
+
+    Alongside, :attr:`audible` keeps, per frame, the largest band rise of the same levels raised to
+    their simultaneous masking threshold (:func:`_masking_weights`): only what a listener could hear
+    rise. It decides whether there is anything to follow at all (:func:`pulse_note`); the tempo and
+    the beats read the flux.
 
     Parameters
     ----------
@@ -140,9 +185,12 @@ class OnsetFlux:
         centre = (mel_bands * freqs).sum(axis=1) / np.maximum(mel_bands.sum(axis=1), 1e-12)
         self.groups = [np.flatnonzero((centre >= lo) & (centre < hi))
                        for lo, hi in itertools.pairwise(BAND_EDGES_HZ)]
+        self._masking = _masking_weights(centre)
         self._prev: np.ndarray | None = None
+        self._prev_heard: np.ndarray | None = None
         self._loudest = 0.0
         self._parts: list[np.ndarray] = []
+        self._audible: list[np.ndarray] = []
 
     def push(self, mel: np.ndarray) -> None:
         """Add mel power frames ``(n, n_mels)``."""
@@ -156,10 +204,21 @@ class OnsetFlux:
         diff = np.maximum(np.diff(np.concatenate([prev, log_mel]), axis=0), 0.0)
         self._prev = log_mel[-1:]
         self._parts.append(np.stack([diff[:, g].mean(axis=1) for g in self.groups]).astype(np.float32))
+        threshold = 10.0 * np.log10(np.maximum(mel.astype(np.float32) @ self._masking, 1e-30))
+        heard = np.maximum(log_mel, threshold)
+        prev = heard[:1] if self._prev_heard is None else self._prev_heard
+        rise = np.maximum(np.diff(np.concatenate([prev, heard]), axis=0), 0.0)
+        self._prev_heard = heard[-1:]
+        self._audible.append(np.max([rise[:, g].mean(axis=1) for g in self.groups], axis=0).astype(np.float32))
 
     def result(self) -> np.ndarray:
         """Flux per band and frame, ``(3, n_frames)``."""
         return np.concatenate(self._parts, axis=1) if self._parts else np.zeros((3, 0), dtype=np.float32)
+
+    @property
+    def audible(self) -> np.ndarray:
+        """Per frame, the largest of the three bands' mean rise above the masking threshold, dB ``(n_frames,)``."""
+        return np.concatenate(self._audible) if self._audible else np.zeros(0, dtype=np.float32)
 
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:

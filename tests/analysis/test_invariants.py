@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soundforge.analysis import analyze, rhythm
+from soundforge.analysis import analyze, frontend, rhythm
 
 from .synth import click_track, harmonic_tone
 
@@ -127,6 +127,39 @@ def test_noise_has_no_pulse_and_no_key(colour: str) -> None:
     assert a.tempo_note == "no steady pulse"
     assert a.key_tonic is None
     assert a.key_note == "no tonal centre"
+
+
+@pytest.mark.parametrize("tone", ["sine 60 Hz", "sine 220 Hz", "sine 1 kHz", "vibrato", "organ chord", "sawtooth",
+                                  "swell"])
+def test_a_steady_tone_has_no_pulse(tone: str) -> None:
+    """Nothing audibly starts: the flux of a held tone is window leakage and partials far under the loudest
+    band, whose ripple a relative measure read as a pulse (a 220 Hz sine of 30 s got 56 BPM at confidence 0.70)."""
+    t = np.arange(30 * SR) / SR
+    y = {"sine 60 Hz": np.sin(2 * np.pi * 60 * t), "sine 220 Hz": np.sin(2 * np.pi * 220 * t),
+         "sine 1 kHz": np.sin(2 * np.pi * 1000 * t),
+         "vibrato": np.sin(2 * np.pi * 440 * t + 1.1 * np.sin(2 * np.pi * 5.5 * t)),
+         "organ chord": sum(np.sin(2 * np.pi * f * h * t) / h for f in (130.8, 164.8, 196.0) for h in (1, 2, 3, 4)),
+         "sawtooth": (t * 110) % 1 * 2 - 1,
+         "swell": np.minimum(t / 20, 1) ** 2 * sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))}[tone]
+    a = analyze((0.3 * y / np.abs(y).max()).astype(np.float32), sr=SR, features=["rhythm"])
+    assert a.tempo_bpm is None
+    assert a.beats.size == 0
+    assert a.tempo_note == "no steady pulse"
+
+
+def test_audible_rise_separates_a_tone_from_a_pulse() -> None:
+    t = np.arange(10 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    clicks = tone.copy()
+    clicks[:: SR // 2] += 0.9       # a click every 0.5 s on the same tone
+    heard = []
+    for y in (tone, clicks):
+        fe = frontend.FrontEnd(sample_rate=SR, channels=1, tonal=False, timbre=False, loudness=False)
+        fe.push(y[None, :])
+        heard.append(fe.finish().audible_onset)
+    assert np.percentile(heard[0], 99) < rhythm.ONSET_JND_DB / 10
+    assert heard[1].max() > 10 * rhythm.ONSET_JND_DB
+    assert np.count_nonzero(heard[1] > rhythm.ONSET_JND_DB) >= 20
 
 
 def _bars(*, beat_s: float, pattern: list[float], bars: int, subdiv: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -129,3 +129,18 @@ def test_a_file_we_cannot_analyse_is_counted_and_named(tmp_path: Path, capsys: p
     assert "ends in the middle of an MPEG frame" in printed
     assert json.loads(out.read_text())["failed"]["soundforge"] == 1
     assert "failed to analyse" in printed
+
+
+def test_a_file_without_a_pulse_is_scored_not_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_set(tmp_path / "real")
+    sr = 22050
+    t = np.arange(12 * sr) / sr
+    sf.write(tmp_path / "real" / "audio" / "tone.wav", 0.3 * np.sin(2 * np.pi * 220.0 * t), sr)  # no pulse
+    with (tmp_path / "real" / "manifest.csv").open("a", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=FIELDS, restval="").writerow(
+            {"clip_id": "tone", "file": "audio/tone.wav", "collection": "test"})
+    out = tmp_path / "results.json"
+    assert _bench().main([str(tmp_path / "real"), "--peers", "", "--cache", str(tmp_path / "cache"),
+                          "--json", str(out)]) == 0
+    assert "failed on tone" not in capsys.readouterr().out
+    assert json.loads(out.read_text())["failed"]["soundforge"] == 0
