@@ -58,6 +58,12 @@ def _gain(db: float) -> Transform:
     return fn
 
 
+def _dc_offset(level: float) -> Transform:
+    def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
+        return (y * (1.0 - level) + level).astype(np.float32), sr, 0.0
+    return fn
+
+
 def _resample(target: int) -> Transform:
     def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
         import librosa
@@ -100,6 +106,7 @@ TRANSFORMS: dict[str, tuple[str, Transform]] = {
     "fade_in_5s": ("a 5 s linear fade-in", _fade_in(5.0)),
     "gain_-20dB": ("20 dB quieter", _gain(-20.0)),
     "gain_-40dB": ("40 dB quieter", _gain(-40.0)),
+    "dc_1%": ("a DC offset of 1 % of full scale (a sound card's offset; the music scaled by 0.99)", _dc_offset(0.01)),
     "sr_16k": ("resampled to 16 kHz", _resample(16000)),
     "sr_48k": ("resampled to 48 kHz", _resample(48000)),
     "mp3": ("MP3 round trip (libsndfile's LAME encoder at its default quality)", _mp3()),
