@@ -26,9 +26,13 @@ long files cost little memory):
 4. **Beats** — dynamic programming (Ellis 2007): maximise onset strength at
    the beats minus ``tightness * log(interval / period) ** 2`` per beat, so
    the grid follows the music's phase and small tempo drifts. It runs on five
-   onset functions at the same period (the envelope, each band, the energy
-   rise) and keeps the sequence that agrees best with the others
-   (multi-feature beat tracking, Zapata, Davies & Gómez 2014). Each beat is
+   onset functions (the envelope, each band, the energy rise), each once at
+   the file's one period and once along a local period path (Davies &
+   Plumbley 2007's Viterbi path through 6 s windows, as QM-DSP computes it,
+   within half an octave of the file's period, so the metrical level holds),
+   and keeps the sequence that agrees best with the others (multi-feature
+   beat tracking, Zapata, Davies & Gómez 2014): a medley or an accelerando
+   follows its tempo, a steady song keeps its one period. Each beat is
    then moved to the sub-frame peak of the envelope (parabolic interpolation,
    only at local maxima, at most half a frame); beats are strictly increasing
    and inside the file.
@@ -560,36 +564,111 @@ class Beats:
     alt_probability: float = 0.0
 
 
-def _dp_beats(env: np.ndarray, period: float, *, tightness: float) -> np.ndarray:
+def _dp_beats(env: np.ndarray, period: float | np.ndarray, *, tightness: float) -> np.ndarray:
     """Ellis' dynamic-programming beat tracker: frame indices of the beats.
 
-    Every predecessor of frame ``t`` lies at least ``period / 2`` frames back, so the recursion is
-    evaluated for blocks of that many frames at once (the same result as frame by frame, ~10x
-    fewer Python steps).
+    ``period`` is the beat period in frames, one number or one per frame (a tempo that changes,
+    :func:`local_periods`): the interval ending at frame ``t`` pays
+    ``tightness * log(interval / period[t]) ** 2``. Every predecessor of frame ``t`` lies at least
+    half the shortest period back, so the recursion is evaluated for blocks of that many frames at
+    once (the same result as frame by frame, ~10x fewer Python steps).
     """
     n = env.size
+    per = np.broadcast_to(np.asarray(period, dtype=float), (n,))
     local = env / (env.std() + 1e-12)
-    lo, hi = max(1, round(period / 2)), round(2 * period)
+    lo, hi = max(1, round(float(per.min()) / 2)), round(2 * float(per.max()))
     offsets = np.arange(lo, hi + 1)
-    penalty = -tightness * np.log(offsets / period) ** 2
+    constant = bool(np.all(per == per[0]))
+    penalty = -tightness * np.log(offsets / per[0]) ** 2
     cum = local.copy()
     back = np.full(n, -1)
     for start in range(lo, n, lo):
         t = np.arange(start, min(start + lo, n))
         prev = t[:, None] - offsets[None, :]                          # (block, offsets), all < start
-        cand = np.where(prev >= 0, cum[np.maximum(prev, 0)] + penalty[None, :], -np.inf)
+        pen = penalty[None, :] if constant else -tightness * np.log(offsets[None, :] / per[t][:, None]) ** 2
+        cand = np.where(prev >= 0, cum[np.maximum(prev, 0)] + pen, -np.inf)
         k = np.argmax(cand, axis=1)
         best = cand[np.arange(t.size), k]
         upd = best > 0
         cum[t[upd]] = local[t[upd]] + best[upd]
         back[t[upd]] = prev[np.arange(t.size), k][upd]
     # End on the best-scoring frame of the last period.
-    tail = cum[max(0, n - round(period)):]
+    tail = cum[max(0, n - round(float(per[-1]))):]
     t_end = max(0, n - tail.size) + int(np.argmax(tail))
     path = [t_end]
     while back[path[-1]] >= 0:
         path.append(int(back[path[-1]]))
     return np.array(path[::-1])
+
+
+_LOCAL_WINDOW_S, _LOCAL_HOP_S = 6.0, 1.5
+"""Windows of the local beat period (Davies & Plumbley 2007, as in QM-DSP's ``TempoTrackV2``)."""
+_LOCAL_SIGMA_S = 8 * 512 / 44100
+"""Standard deviation of the change of the beat period from one window to the next, seconds: QM-DSP's
+8 onset-function samples of 512 / 44100 s (``TempoTrackV2::viterbi_decode``)."""
+_LOCAL_RANGE = 2 ** 0.5
+"""The local period stays within this factor of the global one (half an octave either way), so the
+metrical level chosen for the whole file holds while the tempo moves."""
+
+
+def local_periods(env: np.ndarray, period: float, *, fps: float) -> np.ndarray:
+    """The beat period at each frame, for music whose tempo moves (module docstring, step 4).
+
+    Davies & Plumbley (2007)'s context-dependent beat periods, as QM-DSP's ``TempoTrackV2`` computes
+    them: the autocorrelation of 6 s windows of ``env`` (hop 1.5 s) passed through a comb of its first
+    four multiples, read as a distribution over periods within half an octave of ``period``, and the
+    likeliest path through the windows by Viterbi decoding with Gaussian steps (``_LOCAL_SIGMA_S``).
+    Each window's comb has its local mean (QM-DSP's adaptive threshold, the same +-8 samples) removed
+    and is normalised to sum to one. Linear between window centres, constant before the first and after
+    the last. The periods lie on a grid of a quarter frame.
+
+    Parameters
+    ----------
+    env : numpy.ndarray
+        Onset envelope ``(n,)``.
+    period : float
+        The global beat period, frames (it sets the metrical level).
+    fps : float
+        Frame rate, Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` beat period per frame, frames; all ``period`` when the file is shorter than two windows.
+    """
+    n = env.size
+    win, hop = round(_LOCAL_WINDOW_S * fps), round(_LOCAL_HOP_S * fps)
+    flat = np.full(n, float(period))
+    if n < win + hop:
+        return flat
+    step = 0.25
+    lags = np.arange(period / _LOCAL_RANGE, period * _LOCAL_RANGE + step, step)
+    max_lag = int(np.ceil(4 * lags[-1] + 4))
+    starts = np.arange(0, n - win + 1, hop)
+    obs = np.zeros((starts.size, lags.size))
+    smooth = 2 * round(_LOCAL_SIGMA_S * fps / step) + 1       # QM-DSP's +-8 onset-function samples
+    for w, start in enumerate(starts):
+        acf = _acf(env[start:start + win], min(max_lag, win - 2))
+        comb = np.zeros(lags.size)
+        for a in range(1, 5):
+            for b in range(1 - a, a):
+                comb += _interp(acf, np.minimum(a * lags + b, acf.size - 1)) / (2 * a - 1)
+        comb = np.maximum(comb - _moving_average(comb[None, :], smooth)[0], 0.0) + 1e-9  # adaptive threshold
+        obs[w] = np.log(comb / comb.sum())
+    sigma = _LOCAL_SIGMA_S * fps
+    trans = -0.5 * ((lags[None, :] - lags[:, None]) / sigma) ** 2          # (from, to), log
+    score = obs[0].copy()
+    back = np.zeros((starts.size, lags.size), dtype=np.int64)
+    for w in range(1, starts.size):
+        cand = score[:, None] + trans
+        back[w] = np.argmax(cand, axis=0)
+        score = cand[back[w], np.arange(lags.size)] + obs[w]
+    state = int(np.argmax(score))
+    path = np.zeros(starts.size)
+    for w in range(starts.size - 1, -1, -1):
+        path[w] = lags[state]
+        state = int(back[w, state])
+    return np.interp(np.arange(n), starts + win / 2, path)
 
 
 def _refine_peaks(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -696,11 +775,13 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
                bands: np.ndarray | None = None, energy: np.ndarray | None = None) -> Beats:
     """Beats of an onset envelope (module docstring, steps 4-5).
 
-    With ``bands`` (and ``energy``), the beats are tracked at the same period on every onset
-    function (the envelope, each band, the energy rise) and the sequence that agrees best with
-    the others is kept (multi-feature beat tracking, Zapata, Davies & Gómez 2014): one onset
-    function can lock onto the off-beat (hats and an off-beat bass in dance music), the
-    committee rarely does.
+    With ``bands`` (and ``energy``), the beats are tracked on every onset function (the envelope,
+    each band, the energy rise), each at the one period of the whole file and along the local period
+    path of :func:`local_periods`, and the sequence that agrees best with the others is kept
+    (multi-feature beat tracking, Zapata, Davies & Gómez 2014, whose committee mixes onset functions
+    and tracking models): one onset function can lock onto the off-beat (hats and an off-beat bass in
+    dance music), the committee rarely does; on a steady song the fixed period's sequences agree
+    best, where the tempo moves (a medley, an accelerando, rubato) the local path's do.
 
     Parameters
     ----------
@@ -729,10 +810,12 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
         functions.extend(band for band in bands if band.size == env.size and band.any())
     if energy is not None and energy.size == env.size and energy.any():
         functions.append(energy)
-    tracks = [_dp_beats(f, tempo.period, tightness=_TIGHTNESS) for f in functions]
+    periods = local_periods(env, tempo.period, fps=fps)
+    tracks = [_dp_beats(f, p, tightness=_TIGHTNESS) for p in (tempo.period, periods) for f in functions]
     pick = _most_agreed(tracks, tol=_AGREEMENT_S * fps)
     frames = _trim(env, tracks[pick])
-    times = _strictly_increasing(_refine_peaks(functions[pick], frames) / fps, min_gap=0.25 * tempo.period / fps,
+    chosen = functions[pick % len(functions)]
+    times = _strictly_increasing(_refine_peaks(chosen, frames) / fps, min_gap=0.25 * float(periods.min()) / fps,
                                  end=(env.size - 1) / fps)
     if times.size < 2:
         return Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note="no steady pulse")

@@ -147,6 +147,19 @@ def test_a_steady_tone_has_no_pulse(tone: str) -> None:
     assert a.tempo_note == "no steady pulse"
 
 
+def test_beats_follow_a_change_of_tempo() -> None:
+    """A medley: 20 s of clicks at 100 BPM, then 20 s at 125 BPM. One fixed beat period lost the second
+    half (agreement 0.35); the committee now also tracks the local period path and keeps both halves."""
+    first, t1 = click_track(bpm=100.0, seconds=20.0, sr=SR)
+    second, t2 = click_track(bpm=125.0, seconds=20.0, sr=SR, offset_s=0.1)
+    truth = np.concatenate([t1, t2 + 20.0])
+    a = analyze(np.concatenate([first[0], second[0]]), sr=SR, features=["rhythm"])
+    _check(a, duration=40.0)
+    for lo, hi in ((3.0, 19.0), (24.0, 38.0)):     # each half, away from the change
+        ref = truth[(truth >= lo) & (truth < hi)]
+        assert rhythm._agreement(ref, a.beats[(a.beats >= lo) & (a.beats < hi)], tol=0.07) > 0.95
+
+
 def test_audible_rise_separates_a_tone_from_a_pulse() -> None:
     t = np.arange(10 * SR) / SR
     tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)

@@ -168,22 +168,23 @@ def test_bar_phase_from_chord_changes_and_backbeat() -> None:
     assert m.beat_positions[:3].tolist() == [4, 1, 2]
 
 
-def _dp_reference(env: np.ndarray, period: float, *, tightness: float) -> np.ndarray:
-    """Ellis' recursion frame by frame (the textbook form the blocked version must equal)."""
+def _dp_reference(env: np.ndarray, period: float | np.ndarray, *, tightness: float) -> np.ndarray:
+    """Ellis' recursion frame by frame (the textbook form the blocked version must equal); ``period``
+    one number or one per frame."""
     n = env.size
+    per = np.broadcast_to(np.asarray(period, dtype=float), (n,))
     local = env / (env.std() + 1e-12)
-    lo, hi = max(1, round(period / 2)), round(2 * period)
+    lo, hi = max(1, round(float(per.min()) / 2)), round(2 * float(per.max()))
     offsets = np.arange(lo, hi + 1)
-    penalty = -tightness * np.log(offsets / period) ** 2
     cum, back = local.copy(), np.full(n, -1)
     for t in range(lo, n):
         prev = t - offsets
         ok = prev >= 0
-        cand = cum[prev[ok]] + penalty[ok]
+        cand = cum[prev[ok]] - tightness * np.log(offsets[ok] / per[t]) ** 2
         k = int(np.argmax(cand))
         if cand[k] > 0:
             cum[t], back[t] = local[t] + cand[k], prev[ok][k]
-    tail = cum[max(0, n - round(period)):]
+    tail = cum[max(0, n - round(float(per[-1]))):]
     path = [max(0, n - tail.size) + int(np.argmax(tail))]
     while back[path[-1]] >= 0:
         path.append(int(back[path[-1]]))
@@ -197,6 +198,39 @@ def test_blocked_dynamic_programming_equals_frame_by_frame(seed: int) -> None:
     period = 60.0 * FPS / (70.0 + 30 * seed) * (1 + 0.01 * seed)
     np.testing.assert_array_equal(rhythm._dp_beats(env, period, tightness=400.0),
                                   _dp_reference(env, period, tightness=400.0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_blocked_dynamic_programming_follows_a_moving_period_like_frame_by_frame(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    env = _pulse_env(90.0 + 20 * seed, 25.0, offbeats=0.4, jitter=1.0) + 0.3 * rng.random(int(25.0 * FPS))
+    base = 60.0 * FPS / (90.0 + 20 * seed)
+    period = base * np.linspace(1.0, 0.8, env.size)
+    np.testing.assert_array_equal(rhythm._dp_beats(env, period, tightness=400.0),
+                                  _dp_reference(env, period, tightness=400.0))
+
+
+def _two_tempi_env(first_bpm: float, second_bpm: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """A pulse at ``first_bpm`` for ``seconds``, then at ``second_bpm`` for as long; (envelope, beat frames)."""
+    rng = np.random.default_rng(7)
+    env = 0.05 * rng.random(int(2 * seconds * FPS))
+    beats = np.concatenate([np.arange(2.0, seconds * FPS, 60.0 * FPS / first_bpm),
+                            np.arange(seconds * FPS, env.size - 2, 60.0 * FPS / second_bpm)])
+    env[np.round(beats).astype(int)] += 1.0
+    return env, beats
+
+
+def test_local_periods_follow_a_change_of_tempo_and_hold_a_steady_one() -> None:
+    env, _ = _two_tempi_env(100.0, 125.0, 20.0)
+    periods = rhythm.local_periods(env, 60.0 * FPS / 100.0, fps=FPS)
+    assert periods.shape == env.shape
+    assert abs(np.median(periods[: int(10 * FPS)]) / (60.0 * FPS / 100.0) - 1) < 0.03
+    assert abs(np.median(periods[int(30 * FPS):]) / (60.0 * FPS / 125.0) - 1) < 0.03
+    steady = _pulse_env(100.0, 40.0)
+    flat = rhythm.local_periods(steady, 60.0 * FPS / 100.0, fps=FPS)
+    assert np.all(np.abs(flat / (60.0 * FPS / 100.0) - 1) < 0.03)
+    short = rhythm.local_periods(steady[: int(6 * FPS)], 25.0, fps=FPS)     # shorter than two windows: constant
+    np.testing.assert_array_equal(short, np.full(short.size, 25.0))
 
 
 def test_agreement_is_an_f_measure_within_the_tolerance() -> None:
