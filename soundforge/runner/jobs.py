@@ -29,13 +29,16 @@ from ..events.types import job_failed
 from ..storage import pid_alive
 from .spec import params_hash
 
-__all__ = ["LEASE_S", "JobStore", "new_run_id", "params_hash"]
+__all__ = ["DONE_ELSEWHERE", "LEASE_S", "JobStore", "new_run_id", "params_hash"]
 
 LEASE_S = 60.0
 """Seconds a running attempt holds its item without renewal; the runner renews every :data:`RENEW_S`."""
 
 RENEW_S = 15.0
 """Seconds between two renewals of the running attempts' leases."""
+
+DONE_ELSEWHERE = -1
+"""What :meth:`JobStore.claim` returns with ``unless_done=True`` when the item is already ``done``."""
 
 
 def new_run_id(stage: str) -> str:
@@ -152,15 +155,22 @@ class JobStore:
              utcnow(after_s=LEASE_S)))
         return int(cur.lastrowid or 0)
 
-    def claim(self, item: str, *, input_hash: str | None, attempt: int) -> int | None:
+    def claim(self, item: str, *, input_hash: str | None, attempt: int, unless_done: bool = False) -> int | None:
         """Start an attempt unless another live run holds the item; returns the ``job_id``, or ``None`` when held.
 
         An item is held by a ``running`` row of this stage and these parameters from another run whose
         process is alive and whose lease (renewed while it runs, :data:`LEASE_S`) has not expired. A
         row whose holder died or stopped renewing is taken over: marked failed (``Interrupted``), and
-        this run starts the item.
+        this run starts the item. With ``unless_done``, an item that is already ``done`` with these
+        parameters and this input (another run finished it since this one planned) is not started:
+        :data:`DONE_ELSEWHERE` is returned. The checks and the start are one transaction, so two runs
+        never both start an item, nor start one the other has just finished.
         """
         with self.transaction() as conn:
+            if unless_done and conn.execute(
+                    "SELECT 1 FROM jobs WHERE stage = ? AND item = ? AND params_hash = ? AND status = 'done' "
+                    "AND input_hash IS ? LIMIT 1", (self.stage, item, self.params_hash, input_hash)).fetchone():
+                return DONE_ELSEWHERE
             rows = conn.execute(
                 "SELECT job_id, run_id, lease_until FROM jobs WHERE stage = ? AND item = ? AND params_hash = ? "
                 "AND status = 'running' AND run_id != ?", (self.stage, item, self.params_hash, self.run_id)).fetchall()

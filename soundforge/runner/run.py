@@ -30,7 +30,7 @@ from ..progress import ProgressEvent, Reporter, logger, make_reporter, silent
 from .breakers import remembered_board
 from .context import ItemContext, Outcome, Progress, Result, Task
 from .executors import Executor, RunInfo, make_executor
-from .jobs import RENEW_S, JobStore, new_run_id, params_hash
+from .jobs import DONE_ELSEWHERE, RENEW_S, JobStore, new_run_id, params_hash
 from .resilience import BreakerBoard, RetryPolicy
 from .spec import RESULT_COLUMNS, Existing, Record, Skipped, StageSpec, WorkItem
 
@@ -313,16 +313,32 @@ class _Run:
             self.store.renew([job_id for run in self.running.values() for job_id in run.job_ids])
         still: list[tuple[WorkItem, int]] = []
         for item, attempt in self.waiting:
+            if self.store.held_elsewhere(item.key):   # first: a holder's row turns from running to done at once
+                still.append((item, attempt))
+                continue
             if self.store.done_elsewhere(item.key, input_hash=item.input_hash):
                 row = self._existing_row(item)
                 if row is not None:
                     self._final(item, "skipped", attempts=0, values=row, message="done by another run")
                     continue
-            if self.store.held_elsewhere(item.key):
-                still.append((item, attempt))
-            else:
-                self.todo.appendleft(((item,), attempt))
+            self.todo.appendleft(((item,), attempt))
         self.waiting = still
+
+    def _claim(self, item: WorkItem, attempt: int) -> int | None:
+        """Start an attempt of ``item``: its ``job_id``; ``None`` when another live run holds it (wait);
+        :data:`DONE_ELSEWHERE` when another run finished it since the plan, and its output is here
+        (then it is recorded as skipped). A finished item whose output is missing is done again, as
+        at planning."""
+        if self.force:
+            return self.store.claim(item.key, input_hash=item.input_hash, attempt=attempt)
+        job_id = self.store.claim(item.key, input_hash=item.input_hash, attempt=attempt, unless_done=True)
+        if job_id != DONE_ELSEWHERE:
+            return job_id
+        row = self._existing_row(item)
+        if row is not None:
+            self._final(item, "skipped", attempts=0, values=row, message="done by another run")
+            return DONE_ELSEWHERE
+        return self.store.claim(item.key, input_hash=item.input_hash, attempt=attempt)
 
     def _limit(self, group: tuple[WorkItem, ...]) -> float | None:
         """Seconds an attempt of ``group`` may take: the caller's ``timeout`` per item, else each item's own
@@ -358,7 +374,12 @@ class _Run:
                                           error_type="CircuitOpen")
                     self._final(item, "failed", attempts=attempt, error=text, exc=exc)
                 return
-        claimed = [(item, self.store.claim(item.key, input_hash=item.input_hash, attempt=attempt)) for item in group]
+        claimed = [(item, self._claim(item, attempt)) for item in group]
+        if any(job_id == DONE_ELSEWHERE for _, job_id in claimed):   # already skipped
+            claimed = [(item, job_id) for item, job_id in claimed if job_id != DONE_ELSEWHERE]
+            group = tuple(item for item, _ in claimed)
+            if not group:
+                return
         held = [item for item, job_id in claimed if job_id is None]
         if held:  # another live run is doing these: wait for it (its result is ours) or take over if it dies
             self.waiting.extend((item, attempt) for item in held)

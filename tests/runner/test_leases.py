@@ -6,12 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from soundforge.catalog import Catalog
 from soundforge.runner import StageSpec, WorkItem, run_stage
-from soundforge.runner.jobs import JobStore
+from soundforge.runner.jobs import DONE_ELSEWHERE, JobStore
 
 RUN = """
 import sys
@@ -61,6 +63,42 @@ def test_two_runs_on_the_same_items_do_each_item_once(tmp_path: Path) -> None:
     done = catalog.query("SELECT item, COUNT(*) AS n FROM jobs WHERE status = 'done' GROUP BY item")
     assert {r["item"]: r["n"] for r in done} == dict.fromkeys(keys, 1)  # every item done exactly once
     assert "skipped" in set(mine["status"]) | set(theirs)  # the overlap was waited for, not redone
+
+
+def test_an_item_another_run_finished_after_this_one_planned_is_not_redone(tmp_path: Path) -> None:
+    """This run plans x and b and starts x; meanwhile another run does b from start to finish. When this
+    run comes to b, b is done: it is skipped, not redone (the claim checked only for running rows, so b
+    was done twice; the full suite under load caught it)."""
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    flag = tmp_path / "go"
+    result: dict[str, Any] = {}
+    items = [WorkItem(key="x", payload=str(flag)), WorkItem(key="b", payload=0.1)]
+    mine = threading.Thread(target=lambda: result.update(df=run_stage(_spec(), items, catalog=catalog,
+                                                                      progress=None)))
+    mine.start()
+    try:
+        _wait_running(catalog)                   # x runs here; b is planned, not started
+        other = _start(catalog, 0.1, ["b"])
+        out, _ = other.communicate(timeout=60)
+        assert out.strip() == "done"
+    finally:
+        flag.touch()
+        mine.join(timeout=60)
+    df = result["df"]
+    assert dict(zip(df[_spec().key], df["status"], strict=True)) == {"x": "done", "b": "skipped"}
+    done = catalog.query("SELECT item, COUNT(*) AS n FROM jobs WHERE status = 'done' GROUP BY item")
+    assert {r["item"]: r["n"] for r in done} == {"x": 1, "b": 1}
+
+
+def test_a_claim_can_refuse_an_item_that_is_already_done(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    with JobStore(catalog, stage="s", params_hash="p", run_id="s-1-1-aaaaaa") as theirs:
+        job = theirs.start("b", input_hash="h", attempt=1)
+        theirs.finish(job, status="done", duration_s=0.1)
+    with JobStore(catalog, stage="s", params_hash="p", run_id="s-2-2-bbbbbb") as mine:
+        assert mine.claim("b", input_hash="h", attempt=1, unless_done=True) == DONE_ELSEWHERE
+        assert mine.claim("b", input_hash="other", attempt=1, unless_done=True) not in (None, DONE_ELSEWHERE)
+        assert mine.claim("b", input_hash="h", attempt=1) not in (None, DONE_ELSEWHERE)   # force: redo
 
 
 def test_an_item_held_by_a_dead_run_is_taken_over(tmp_path: Path) -> None:
