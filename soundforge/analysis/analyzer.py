@@ -47,18 +47,24 @@ loudness measurement (ITU-R BS.1770-4: -70 LKFS), the level below which a progra
 _GATE_BELOW_LOUD_DB = 50.0
 
 
-def _silence(level_db: np.ndarray) -> tuple[str, np.ndarray]:
+def _silence(level_db: np.ndarray, *, loudest_channel_db: float = -200.0) -> tuple[str, np.ndarray]:
     """``(note, quiet)``: a note when the whole file is silent, and the frames too quiet to hold onsets:
     more than 50 dB under the loud frames (the 95th percentile of the frames above :data:`SILENCE_DBFS`:
     fades, gaps, the noise floor). Both are relative to the music, not to the file, so a quiet recording
     is analysed as it would be at any level (measured in docs/benchmarks.md: with an absolute -60 dBFS
     gate, a clip 40 dB quieter changed tempo on 10 of 24 real clips), and 20 s of music after ten
-    minutes of silence (a hidden track) is music."""
+    minutes of silence (a hidden track) is music. A mono mix that is silent while a channel
+    (``loudest_channel_db``) is not means that the channels cancel: one is the other polarity-inverted;
+    the note says so rather than calling the file silent."""
     if level_db.size == 0:
         return "silent (no audio frames)", np.zeros(0, dtype=bool)
     audible = level_db >= SILENCE_DBFS
     if not audible.any():
         top = float(level_db.max())
+        if loudest_channel_db >= SILENCE_DBFS:
+            return (f"channels cancel out: a channel reaches {loudest_channel_db:.0f} dBFS but their mono mix only "
+                    f"{top:.0f} dBFS, so one is the other polarity-inverted; analyse one channel (e.g. "
+                    f"ffmpeg -i IN -af 'pan=mono|c0=c0' OUT.wav)"), np.ones(level_db.size, bool)
         return f"silent (loudest frame {top:.0f} dBFS, below {SILENCE_DBFS:.0f} dBFS)", np.ones(level_db.size, bool)
     loud = float(np.percentile(level_db[audible], 95))
     quiet = level_db < loud - _GATE_BELOW_LOUD_DB
@@ -181,7 +187,7 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
     feats: dict[str, Any] = {"duration_s": round(float(fe.duration_s), 6)}
     n_frames = fe.onset.shape[1]
     series: dict[str, np.ndarray] = {"frame_times": (np.arange(n_frames) / fps).astype(np.float32)}
-    silent, quiet = _silence(fe.level_db)
+    silent, quiet = _silence(fe.level_db, loudest_channel_db=fe.loudest_channel_db)
     tf = None
     if "tonal" in groups:
         tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s, pcp_peaks=fe.pcp_peaks)

@@ -149,6 +149,9 @@ class FrontEndResult:
     audible_onset : numpy.ndarray
         Per analysis frame, the largest onset band's mean rise above its simultaneous masking threshold, dB
         ``(n_frames,)`` (:attr:`soundforge.analysis.rhythm.OnsetFlux.audible`): whether anything audibly starts.
+    loudest_channel_db : float
+        Level of the loudest channel over the loudest block (RMS, dBFS; -200 for digital silence): with
+        ``level_db`` it tells a silent file from one whose channels cancel in the mono mix.
     """
 
     duration_s: float
@@ -162,6 +165,7 @@ class FrontEndResult:
     level_db: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     tonal_prominence: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     audible_onset: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    loudest_channel_db: float = -200.0
     pcp_peaks: tuple[np.ndarray, np.ndarray] = field(
         default_factory=lambda: (np.zeros((0, _hpcp.MAX_PEAKS), dtype=np.float32),
                                  np.zeros((0, _hpcp.MAX_PEAKS), dtype=np.float32)))
@@ -196,10 +200,14 @@ class FrontEnd:
         self.pcp_peaks = _hpcp.PcpPeaks(sr=ANALYSIS_SR, n_fft=N_FFT)
         self.frames_in = 0
         self._levels: list[np.ndarray] = []
+        self._loudest_channel = 0.0
 
     def push(self, block: np.ndarray) -> None:
         """Add a ``(channels, n)`` float32 block at the original rate."""
         self.frames_in += block.shape[1]
+        if block.size:
+            self._loudest_channel = max(self._loudest_channel,
+                                        float(np.mean(np.square(block, dtype=np.float64), axis=1).max()))
         if self.do_loudness:
             self.meter.push(block)
         mono = audio.to_mono(block)[None, :]
@@ -240,7 +248,8 @@ class FrontEnd:
                               level_db=np.concatenate(self._levels) if self._levels
                               else np.zeros(0, dtype=np.float32),
                               tonal_prominence=self.pitch.prominence(), pcp_peaks=self.pcp_peaks.result(),
-                              audible_onset=self.onset.audible)
+                              audible_onset=self.onset.audible,
+                              loudest_channel_db=10.0 * float(np.log10(max(self._loudest_channel, 1e-20))))
 
 
 @dataclass(frozen=True)

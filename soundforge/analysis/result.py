@@ -36,13 +36,15 @@ FEATURES: Mapping[str, tuple[str, str]] = MappingProxyType({
                       "tempo_bpm, whichever the octave model finds likelier"),
     "tempo_alt_probability": ("0-1", "the octave model's probability that the beat is at tempo_alt_bpm rather than "
                               "tempo_bpm (0 without one)"),
-    "tempo_note": ("text", "why there is no tempo ('silent ...', 'no steady pulse'); empty otherwise"),
+    "tempo_note": ("text", "why there is no tempo ('silent ...', 'channels cancel out ...', 'no steady pulse'); "
+                           "empty otherwise"),
     "beat_count": ("count", "number of beats tracked"),
     "time_signature": ("'3/4', '4/4' or 'unknown'", "beats per bar over a quarter note"),
     "key_tonic": ("C, C#, D, D#, E, F, F#, G, G#, A, A#, B; empty without a key", "tonic of the estimated key"),
     "key_mode": ("major / minor; empty without a key", "mode of the estimated key"),
     "key_confidence": ("0-1", "key-profile correlation of the winner, scaled by its margin over the runner-up"),
-    "key_note": ("text", "why there is no key ('silent ...', 'no tonal centre'); empty otherwise"),
+    "key_note": ("text", "why there is no key ('silent ...', 'channels cancel out ...', 'no tonal centre'); "
+                         "empty otherwise"),
     "tuning_cents": ("cents, -50..50", "deviation of the tuning from A4 = 440 Hz"),
     "loudness_lufs": ("LUFS, >= -70", "integrated loudness, ITU-R BS.1770-4 (gated), original rate and channels"),
     "loudness_range_lu": ("LU, >= 0", "loudness range, EBU Tech 3342 (0 below 3 s)"),

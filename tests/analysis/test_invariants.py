@@ -5,8 +5,11 @@ no tempo without a pulse, confidences in [0, 1]."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,6 +115,22 @@ def test_silence_and_near_silence_get_no_tempo_and_no_key() -> None:
         assert "silent" in a.tempo_note
         assert a.key_tonic is None
         assert "silent" in a.key_note
+
+
+def test_channels_that_cancel_are_named_not_called_silent(tmp_path: Path) -> None:
+    """One channel the other polarity-inverted: the mono mix is digital silence while the file plays
+    loud; the notes say why there is nothing to analyse and what to do."""
+    y, _ = click_track(bpm=120.0, seconds=10.0, sr=SR)
+    sf.write(tmp_path / "inverted.wav", np.stack([y[0], -y[0]], axis=1), SR)
+    a = analyze(tmp_path / "inverted.wav", features=["rhythm", "tonal"])
+    assert a.tempo_bpm is None
+    assert a.key_tonic is None
+    for note in (a.tempo_note, a.key_note):
+        assert note.startswith("channels cancel out: a channel reaches")
+        assert "polarity-inverted" in note
+        assert "pan=mono|c0=c0" in note
+    a = analyze(np.zeros((2, 5 * SR), dtype=np.float32), sr=SR, features=["rhythm"])
+    assert a.tempo_note.startswith("silent")     # both channels silent: silent
 
 
 @pytest.mark.parametrize("colour", ["white", "brown"])
