@@ -254,10 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         print(f"No clips found in {args.corpus}: build the set first (benchmarks/real_corpus.py).")
         return 0
-    wanted = [p for p in args.peers.split(",") if p]
-    unknown = [p for p in wanted if p not in peers.PEERS]
-    if unknown:
-        parser.error(f"unknown peer(s) {unknown}; choose from {list(peers.PEERS)}")
+    try:
+        wanted = peers.requested(args.peers)
+    except ValueError as exc:
+        parser.error(str(exc))
     systems = ["soundforge", *peers.available(wanted)]
     missing = [p for p in wanted if p not in systems]
     cache = Path(args.cache) if args.cache else None

@@ -159,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in names if t not in TRANSFORMS]
     if unknown:
         parser.error(f"unknown --transforms {unknown}; choose from {list(TRANSFORMS)}")
-    wanted = [p for p in args.peers.split(",") if p]
-    bad = [p for p in wanted if p not in peers.PEERS]
-    if bad:
-        parser.error(f"unknown --peers {bad}; choose from {list(peers.PEERS)}")
+    try:
+        wanted = peers.requested(args.peers)
+    except ValueError as exc:
+        parser.error(str(exc))
     real = (args.corpus / "manifest.csv").exists()
     if not real and not (args.corpus / "labels.csv").exists():
         print(f"No clips found in {args.corpus}: build a real set (benchmarks/real_corpus.py) "

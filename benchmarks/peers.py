@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PEERS", "available", "cached", "krumhansl_key"]
+__all__ = ["PEERS", "available", "cached", "krumhansl_key", "requested"]
 
 NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -108,6 +108,15 @@ def _version(package: str) -> str | None:
     except Exception:
         return None
     return str(getattr(module, "__version__", "unknown"))
+
+
+def requested(spec: str) -> list[str]:
+    """The peers a comma-separated ``--peers`` value names (``''``: none); ``ValueError`` naming any unknown one."""
+    names = [p for p in spec.split(",") if p]
+    unknown = [p for p in names if p not in PEERS]
+    if unknown:
+        raise ValueError(f"unknown --peers {unknown}; choose from {list(PEERS)}")
+    return names
 
 
 def available(names: list[str] | None = None) -> list[str]:

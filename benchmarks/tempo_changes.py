@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the derived files and the peers' results are kept")
     parser.add_argument("--json", type=Path, help="also write the per-file results here")
     args = parser.parse_args(argv)
+    try:
+        wanted = peers.requested(args.peers)
+    except ValueError as exc:
+        parser.error(str(exc))
     if not (args.corpus / "manifest.csv").exists():
         print(f"No real-audio set in {args.corpus}: build it first (benchmarks/real_corpus.py).")
         return 0
@@ -140,10 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     if not pairs and not ramps:
         print(f"No beat-annotated clips in {args.corpus} (family {args.family!r}).")
         return 0
-    wanted = [p for p in args.peers.split(",") if p]
-    unknown = [p for p in wanted if p not in peers.PEERS]
-    if unknown:
-        parser.error(f"unknown peer(s) {unknown}; choose from {list(peers.PEERS)}")
     systems = ["soundforge", *peers.available(wanted)]
     folder = args.cache / "tempo_changes"
     folder.mkdir(parents=True, exist_ok=True)

@@ -70,3 +70,9 @@ def test_the_ramp_keeps_its_beats_on_the_clicks(tmp_path: Path) -> None:
 def test_says_so_when_no_set_is_present(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _bench().main([str(tmp_path), "--peers", ""]) == 0
     assert "build it first" in capsys.readouterr().out
+
+
+def test_an_unknown_peer_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _bench().main([str(tmp_path), "--peers", "bogus"])
+    assert "unknown --peers ['bogus']" in capsys.readouterr().err
