@@ -205,9 +205,9 @@ class FrontEnd:
     def push(self, block: np.ndarray) -> None:
         """Add a ``(channels, n)`` float32 block at the original rate."""
         self.frames_in += block.shape[1]
-        if block.size:
+        if block.size:   # mean square of each channel, without a squared copy of the block
             self._loudest_channel = max(self._loudest_channel,
-                                        float(np.mean(np.square(block, dtype=np.float64), axis=1).max()))
+                                        float(np.einsum("ij,ij->i", block, block).max()) / block.shape[1])
         if self.do_loudness:
             self.meter.push(block)
         mono = audio.to_mono(block)[None, :]
