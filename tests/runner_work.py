@@ -118,10 +118,10 @@ def write_file(payload: dict[str, Any], ctx: ItemContext) -> dict[str, Any]:
 
 
 def timed(payload: Any, ctx: ItemContext) -> dict[str, Any]:
-    """Sleep ``payload`` seconds (or, for a path, until that file exists, at most 60 s); return when the
-    item ran (wall clock) to measure concurrency."""
+    """Sleep ``payload`` seconds (a number), or until the file ``payload`` (a path string) exists, at most
+    60 s; return when the item ran (wall clock) to measure concurrency."""
     start = time.time()
-    if isinstance(payload, str) and not payload.replace(".", "", 1).isdigit():
+    if isinstance(payload, str):
         deadline = time.monotonic() + 60.0
         while not Path(payload).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
