@@ -316,11 +316,8 @@ class _Run:
             if self.store.held_elsewhere(item.key):   # first: a holder's row turns from running to done at once
                 still.append((item, attempt))
                 continue
-            if self.store.done_elsewhere(item.key, input_hash=item.input_hash):
-                row = self._existing_row(item)
-                if row is not None:
-                    self._final(item, "skipped", attempts=0, values=row, message="done by another run")
-                    continue
+            if self.store.done_elsewhere(item.key, input_hash=item.input_hash) and self._taken_from_elsewhere(item):
+                continue
             self.todo.appendleft(((item,), attempt))
         self.waiting = still
 
@@ -334,11 +331,18 @@ class _Run:
         job_id = self.store.claim(item.key, input_hash=item.input_hash, attempt=attempt, unless_done=True)
         if job_id != DONE_ELSEWHERE:
             return job_id
-        row = self._existing_row(item)
-        if row is not None:
-            self._final(item, "skipped", attempts=0, values=row, message="done by another run")
+        if self._taken_from_elsewhere(item):
             return DONE_ELSEWHERE
         return self.store.claim(item.key, input_hash=item.input_hash, attempt=attempt)
+
+    def _taken_from_elsewhere(self, item: WorkItem) -> bool:
+        """Record ``item``, which another run finished, as ``skipped`` with that run's output, when the
+        output is here; ``False`` (do it again) when it is not."""
+        row = self._existing_row(item)
+        if row is None:
+            return False
+        self._final(item, "skipped", attempts=0, values=row, message="done by another run")
+        return True
 
     def _limit(self, group: tuple[WorkItem, ...]) -> float | None:
         """Seconds an attempt of ``group`` may take: the caller's ``timeout`` per item, else each item's own
