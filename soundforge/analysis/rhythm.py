@@ -135,8 +135,8 @@ def pulse_note(flux: np.ndarray, *, quiet: np.ndarray | None = None, audible: np
     raw = raw[live]
     if raw.size < 10:
         return "no steady pulse"
-    heard = audible is not None and audible.size == live.size
-    if heard and audible is not None and float(np.percentile(audible[live], 99)) < ONSET_JND_DB:
+    if (audible is not None and audible.size == live.size
+            and float(np.percentile(audible[live], 99)) < ONSET_JND_DB):
         return "no steady pulse"
     median = float(np.percentile(raw, 50))
     if median <= 0:
@@ -208,7 +208,7 @@ class OnsetFlux:
         diff = np.maximum(np.diff(np.concatenate([prev, log_mel]), axis=0), 0.0)
         self._prev = log_mel[-1:]
         self._parts.append(np.stack([diff[:, g].mean(axis=1) for g in self.groups]).astype(np.float32))
-        threshold = 10.0 * np.log10(np.maximum(mel.astype(np.float32) @ self._masking, 1e-30))
+        threshold = 10.0 * np.log10(np.maximum(np.asarray(mel, dtype=np.float32) @ self._masking, 1e-30))
         heard = np.maximum(log_mel, threshold)
         prev = heard[:1] if self._prev_heard is None else self._prev_heard
         rise = np.maximum(np.diff(np.concatenate([prev, heard]), axis=0), 0.0)
