@@ -93,6 +93,49 @@ def _mp3() -> Transform:
     return fn
 
 
+def _clip(db: float) -> Transform:
+    def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
+        peak = float(np.max(np.abs(y))) or 1.0
+        return np.clip(y / peak * 10 ** (db / 20), -1.0, 1.0).astype(y.dtype), sr, 0.0
+    return fn
+
+
+def _telephone() -> Transform:
+    def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
+        import librosa
+        from scipy.signal import butter, sosfiltfilt
+
+        narrow = librosa.resample(y, orig_sr=sr, target_sr=8000)
+        sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=8000, output="sos")
+        return sosfiltfilt(sos, narrow).astype(y.dtype), 8000, 0.0
+    return fn
+
+
+def _pink_noise(snr_db: float) -> Transform:
+    def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
+        rng = np.random.default_rng(0)
+        spectrum = np.fft.rfft(rng.standard_normal(y.size))
+        spectrum /= np.sqrt(np.maximum(np.arange(spectrum.size), 1.0))   # 1/f power
+        noise = np.fft.irfft(spectrum, y.size)
+        gain = np.sqrt(np.mean(y.astype(float) ** 2) / np.mean(noise ** 2)) * 10 ** (-snr_db / 20)
+        return (y + gain * noise).astype(y.dtype), sr, 0.0
+    return fn
+
+
+def _reverb(rt60_s: float) -> Transform:
+    def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
+        from scipy.signal import fftconvolve
+
+        rng = np.random.default_rng(0)
+        t = np.arange(round(rt60_s * sr)) / sr
+        tail = rng.standard_normal(t.size) * 10 ** (-3 * t / rt60_s)   # -60 dB at rt60_s
+        tail[0] = 0.0
+        ir = np.r_[1.0, np.zeros(round(0.01 * sr)), 0.3 * tail / np.sqrt(np.sum(tail ** 2))]
+        wet = fftconvolve(y.astype(float), ir)[: y.size]
+        return (wet / max(float(np.max(np.abs(wet))), 1e-9) * float(np.max(np.abs(y)))).astype(y.dtype), sr, 0.0
+    return fn
+
+
 def _trim(seconds: float) -> Transform:
     def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
         return y[round(seconds * sr):], sr, -seconds
@@ -110,6 +153,10 @@ TRANSFORMS: dict[str, tuple[str, Transform]] = {
     "sr_16k": ("resampled to 16 kHz", _resample(16000)),
     "sr_48k": ("resampled to 48 kHz", _resample(48000)),
     "mp3": ("MP3 round trip (libsndfile's LAME encoder at its default quality)", _mp3()),
+    "clip_+12dB": ("peak raised 12 dB and clipped at full scale (a loudness-war master)", _clip(12.0)),
+    "phone_8k": ("8 kHz, band-limited to 300-3400 Hz (a telephone or an old radio recording)", _telephone()),
+    "noise_20dB": ("pink noise 20 dB under the music (a live or field recording)", _pink_noise(20.0)),
+    "reverb_2s": ("a 2 s reverberant tail (a hall), the music's peak kept", _reverb(2.0)),
 }
 """Name -> (what it does, transform). Registry: add a transform here and it is measured."""
 
