@@ -18,6 +18,29 @@ def test_tuning_is_measured(cents: float) -> None:
     assert a.tuning_cents == pytest.approx(cents, abs=4.0)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tuning_is_read_from_partials_not_from_drums(seed: int) -> None:
+    """A noise drum every half second makes more spectral peaks than the notes do; only the partials
+    count for the tuning (before: 26.8 and 32.8 cents for a chord tuned 30 cents sharp)."""
+    sr = 22050
+    rng = np.random.default_rng(seed)
+    notes = sum(harmonic_tone(p + 0.3, 8.0, sr=sr, decay=0.3) for p in (57, 61, 64))
+    t = np.arange(notes.size) / sr
+    drums = rng.standard_normal(notes.size) * np.exp(-(t % 0.5) / 0.08)
+    a = analyze(0.1 * notes / np.abs(notes).max() + 0.5 * drums, sr=sr, features=["tonal"])
+    assert a.tuning_cents == pytest.approx(30.0, abs=1.5)
+
+
+def test_noise_gives_no_tuning_evidence() -> None:
+    from soundforge.analysis import frontend
+
+    noise = np.random.default_rng(4).standard_normal(22050 * 5).astype(np.float32)
+    fe = frontend.FrontEnd(sample_rate=22050, channels=1)
+    fe.push(noise[None, :])
+    r = fe.finish()
+    assert r.tuning_hist.sum() < 1e-3 * r.pitch.sum()    # the pitch salience holds every peak's magnitude
+
+
 def test_single_tone_chroma_peaks_at_its_pitch_class() -> None:
     a = analyze(harmonic_tone(62, 3.0, sr=22050, harmonics=1, decay=0.1), sr=22050, features=["tonal"])
     means = {pc: a.features[f"chroma_{pc}_mean"] for pc in tonal.PITCH_CLASSES}
