@@ -30,9 +30,10 @@ long files cost little memory):
    the file's one period and once along a local period path (Davies &
    Plumbley 2007's Viterbi path through 6 s windows, as QM-DSP computes it,
    within half an octave of the file's period, so the metrical level holds),
-   and keeps the sequence that agrees best with the others (multi-feature
-   beat tracking, Zapata, Davies & Gómez 2014): a medley or an accelerando
-   follows its tempo, a steady song keeps its one period. Each beat is
+   keeps, for each of the two tracking models, the sequence that agrees best
+   with the others (multi-feature beat tracking, Zapata, Davies & Gómez 2014),
+   and of those two the one whose beats land on stronger onsets: a medley or
+   an accelerando follows its tempo, a steady song keeps its one period. Each beat is
    then moved to the sub-frame peak of the envelope (parabolic interpolation,
    only at local maxima, at most half a frame); beats are strictly increasing
    and inside the file.
@@ -771,17 +772,45 @@ def _most_agreed(tracks: list[np.ndarray], *, tol: float) -> int:
     return int(np.argmax(scores))
 
 
+def _onset_fit(frames: np.ndarray, functions: list[np.ndarray]) -> float:
+    """How strongly the beats at ``frames`` land on onsets: each onset function over its standard
+    deviation, its largest value within a frame of each beat, averaged over the beats and the functions."""
+    if frames.size == 0:
+        return -np.inf
+    fits = []
+    for f in functions:
+        near = np.maximum.reduce([f[np.clip(frames + d, 0, f.size - 1)] for d in (-1, 0, 1)])
+        fits.append(float(near.mean()) / (float(f.std()) + 1e-12))
+    return float(np.mean(fits))
+
+
+def _choose_track(tracks: list[np.ndarray], functions: list[np.ndarray], *, tol: float) -> int:
+    """Index of the kept beat sequence among ``tracks``: the fixed-period tracks (one per function,
+    first) and the local-period tracks (as many, after them).
+
+    Within each tracking model the committee keeps the sequence that agrees best with the others
+    (:func:`_most_agreed`); between the two models' picks, the one whose beats land on stronger onsets
+    of every function (:func:`_onset_fit`). Agreement alone cannot choose the model: where the tempo
+    moves, the fixed-period tracks drift off the music together, and so still agree with each other.
+    """
+    k = len(functions)
+    fixed = _most_agreed(tracks[:k], tol=tol)
+    moving = k + _most_agreed(tracks[k:], tol=tol)
+    return moving if _onset_fit(tracks[moving], functions) > _onset_fit(tracks[fixed], functions) else fixed
+
+
 def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = None,
                bands: np.ndarray | None = None, energy: np.ndarray | None = None) -> Beats:
     """Beats of an onset envelope (module docstring, steps 4-5).
 
     With ``bands`` (and ``energy``), the beats are tracked on every onset function (the envelope,
     each band, the energy rise), each at the one period of the whole file and along the local period
-    path of :func:`local_periods`, and the sequence that agrees best with the others is kept
-    (multi-feature beat tracking, Zapata, Davies & Gómez 2014, whose committee mixes onset functions
-    and tracking models): one onset function can lock onto the off-beat (hats and an off-beat bass in
-    dance music), the committee rarely does; on a steady song the fixed period's sequences agree
-    best, where the tempo moves (a medley, an accelerando, rubato) the local path's do.
+    path of :func:`local_periods`; each model's committee keeps the sequence that agrees best with
+    the others (multi-feature beat tracking, Zapata, Davies & Gómez 2014, whose committee mixes onset
+    functions and tracking models), and :func:`_choose_track` keeps the model whose beats land on
+    stronger onsets: one onset function can lock onto the off-beat (hats and an off-beat bass in
+    dance music), the committee rarely does; a steady song keeps the fixed period, a tempo that
+    moves (a medley, an accelerando, rubato) the local path.
 
     Parameters
     ----------
@@ -812,7 +841,7 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
         functions.append(energy)
     periods = local_periods(env, tempo.period, fps=fps)
     tracks = [_dp_beats(f, p, tightness=_TIGHTNESS) for p in (tempo.period, periods) for f in functions]
-    pick = _most_agreed(tracks, tol=_AGREEMENT_S * fps)
+    pick = _choose_track(tracks, functions, tol=_AGREEMENT_S * fps)
     frames = _trim(env, tracks[pick])
     chosen = functions[pick % len(functions)]
     times = _strictly_increasing(_refine_peaks(chosen, frames) / fps, min_gap=0.25 * float(periods.min()) / fps,

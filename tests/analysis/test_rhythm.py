@@ -233,6 +233,38 @@ def test_local_periods_follow_a_change_of_tempo_and_hold_a_steady_one() -> None:
     np.testing.assert_array_equal(short, np.full(short.size, 25.0))
 
 
+def test_the_committee_follows_a_tempo_that_moves() -> None:
+    """Every fixed-period track drifts off the second half together, so they agree with each other;
+    the model is chosen by where the beats land, not by agreement."""
+    env, truth = _two_tempi_env(100.0, 125.0, 20.0)
+    rng = np.random.default_rng(5)
+    bands = np.stack([env * rng.uniform(0.5, 1.0, env.size) for _ in range(3)])
+    tempo = rhythm.TempoEstimate(period=60.0 * FPS / 100.0, confidence=0.8)
+    beats = rhythm.beat_track(env, fps=FPS, tempo=tempo, bands=bands, energy=env.copy())
+    second = truth[truth > 22 * FPS]
+    found = beats.times * FPS
+    assert rhythm._agreement(found[found > 22 * FPS], second, tol=0.07 * FPS) > 0.9
+
+
+def test_the_tracking_model_is_chosen_by_where_its_beats_land() -> None:
+    """Five fixed-period tracks that drift off the second tempo identically agree with each other
+    better than five local-period tracks that follow it but put a fifth of their beats 100 ms off, each
+its own; agreement over
+    all ten would keep a drifting one."""
+    env, truth = _two_tempi_env(100.0, 125.0, 20.0)
+    truth = np.round(truth).astype(int)
+    period = 60.0 * FPS / 100.0
+    drifting = np.round(np.arange(truth[0], env.size - 2, period)).astype(int)
+    rng = np.random.default_rng(2)
+    fixed = [drifting.copy() for _ in range(5)]
+    moving = [np.clip(truth + round(0.1 * FPS) * (rng.random(truth.size) < 0.2), 0, env.size - 1) for _ in range(5)]
+    tracks = fixed + moving
+    functions = [env] * 5
+    tol = 0.07 * FPS
+    assert rhythm._most_agreed(tracks, tol=tol) < 5
+    assert rhythm._choose_track(tracks, functions, tol=tol) >= 5
+
+
 def test_agreement_is_an_f_measure_within_the_tolerance() -> None:
     a = np.array([10.0, 30.0, 50.0, 70.0])
     assert rhythm._agreement(a, a + 2.0, tol=3.0) == 1.0
