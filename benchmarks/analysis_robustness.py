@@ -4,7 +4,10 @@
 
 A researcher's files differ from the excerpts of annotated data sets in ways that do not change the
 music: a second of digital silence before the song, a fade-in, a recording 20 or 40 dB quieter, another
-sample rate. Each clip of CORPUS_DIR (a real-audio set of ``benchmarks/real_corpus.py`` or a synthetic
+sample rate, an MP3 round trip; or that degrade the recording as real ones are degraded: a clipped
+master, a telephone band, background noise, a reverberant hall.
+
+Each clip of CORPUS_DIR (a real-audio set of ``benchmarks/real_corpus.py`` or a synthetic
 corpus of ``benchmarks/corpus.py``; no annotations are needed) is cut to ``--excerpt`` seconds and
 analysed as it is and after each transform of :data:`TRANSFORMS`; a system is robust when its tempo
 (within 4 %), key and beats (F-measure against its own beats on the original, +-70 ms, after undoing

@@ -54,3 +54,29 @@ def test_says_so_when_no_clip_is_present(tmp_path: Path, capsys: pytest.CaptureF
 def test_unknown_transform_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         _bench().main([str(tmp_path), "--transforms", "reverse"])
+
+
+def test_degradations_of_real_recordings_do_what_they_say() -> None:
+    import numpy as np
+
+    bench = _bench()
+    rng = np.random.default_rng(0)
+    y = (0.3 * np.sin(2 * np.pi * 440.0 * np.arange(22050 * 2) / 22050)).astype(np.float32)
+    y[::5000] += 0.5 * rng.standard_normal(y[::5000].size).astype(np.float32)
+    clipped, sr, shift = bench.TRANSFORMS["clip_+12dB"][1](y, 22050)
+    assert (sr, shift) == (22050, 0.0)
+    assert np.abs(clipped).max() == pytest.approx(1.0)
+    assert np.mean(np.abs(clipped) >= 0.999) > 0.1                      # a loudness-war master: clipped often
+    phone, sr, _ = bench.TRANSFORMS["phone_8k"][1](y, 22050)
+    assert sr == 8000
+    assert phone.size == pytest.approx(y.size * 8000 / 22050, abs=2)
+    spectrum = np.abs(np.fft.rfft(phone)) ** 2
+    freqs = np.fft.rfftfreq(phone.size, 1 / 8000)
+    assert spectrum[freqs < 150].sum() < 1e-3 * spectrum.sum()          # no bass below the telephone band
+    noisy, sr, _ = bench.TRANSFORMS["noise_20dB"][1](y, 22050)
+    snr = 10 * np.log10(np.mean(y.astype(float) ** 2) / np.mean((noisy - y).astype(float) ** 2))
+    assert snr == pytest.approx(20.0, abs=0.1)
+    wet, sr, _ = bench.TRANSFORMS["reverb_2s"][1](y, 22050)
+    assert wet.size == y.size
+    assert np.abs(wet).max() == pytest.approx(np.abs(y).max(), rel=1e-4)
+    assert not np.allclose(wet, y)
