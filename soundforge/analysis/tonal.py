@@ -51,9 +51,9 @@ import numpy as np
 
 from . import hpcp as _hpcp
 
-__all__ = ["FINE", "KEY_METHOD", "KEY_METHODS", "KEY_NAMES", "MIDI_HI", "MIDI_LO", "PITCH_CLASSES", "KeyEstimate",
-           "PitchSalience", "TonalFeatures", "chords", "chroma_change", "estimate_key", "estimate_tuning",
-           "harmonic_change", "tonal_features"]
+__all__ = ["FINE", "KEY_METHOD", "KEY_METHODS", "KEY_NAMES", "MIDI_HI", "MIDI_LO", "PITCH_CLASSES", "TONAL_LIFT_DB",
+           "KeyEstimate", "PitchSalience", "TonalFeatures", "chords", "chroma_change", "estimate_key",
+           "estimate_tuning", "harmonic_change", "tonal_features"]
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 """Pitch-class names used for keys and chroma (sharps, as in the issue's key_tonic list)."""
@@ -132,8 +132,8 @@ class PitchSalience:
             mag = 10.0 ** (peak_db / 20.0)
             dev = midi - np.round(midi)
             hbin = np.clip(((dev + 0.5) * _TUNING_BINS).astype(int), 0, _TUNING_BINS - 1)
-            tonal = lift[rows, cols] >= TONAL_LIFT_DB
-            self.tuning_hist += np.bincount(hbin[tonal], weights=mag[tonal], minlength=_TUNING_BINS)
+            partial = lift[rows, cols] >= TONAL_LIFT_DB
+            self.tuning_hist += np.bincount(hbin[partial], weights=mag[partial], minlength=_TUNING_BINS)
             pos = (midi - (MIDI_LO - 0.5)) * FINE - 0.5
             lo = np.floor(pos).astype(int)
             frac = pos - lo
