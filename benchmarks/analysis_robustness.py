@@ -105,12 +105,11 @@ def _clip(db: float) -> Transform:
 
 def _telephone() -> Transform:
     def fn(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, float]:
-        import librosa
         from scipy.signal import butter, sosfiltfilt
 
-        narrow = librosa.resample(y, orig_sr=sr, target_sr=8000)
-        sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=8000, output="sos")
-        return sosfiltfilt(sos, narrow).astype(y.dtype), 8000, 0.0
+        narrow, rate, _ = _resample(8000)(y, sr)
+        sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=rate, output="sos")
+        return sosfiltfilt(sos, narrow).astype(y.dtype), rate, 0.0
     return fn
 
 
