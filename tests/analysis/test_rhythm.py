@@ -248,9 +248,8 @@ def test_the_committee_follows_a_tempo_that_moves() -> None:
 
 def test_the_tracking_model_is_chosen_by_where_its_beats_land() -> None:
     """Five fixed-period tracks that drift off the second tempo identically agree with each other
-    better than five local-period tracks that follow it but put a fifth of their beats 100 ms off, each
-its own; agreement over
-    all ten would keep a drifting one."""
+    better than five local-period tracks that follow it but put a fifth of their beats 100 ms off,
+    each its own; agreement over all ten would keep a drifting one."""
     env, truth = _two_tempi_env(100.0, 125.0, 20.0)
     truth = np.round(truth).astype(int)
     period = 60.0 * FPS / 100.0
