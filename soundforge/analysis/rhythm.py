@@ -705,11 +705,17 @@ def _strictly_increasing(times: np.ndarray, *, min_gap: float, end: float) -> np
     return times[keep]
 
 
+def _near(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Largest value of ``x`` (``(..., n)``) within a frame of each of ``frames``, ``(..., n_frames)``."""
+    last = x.shape[-1] - 1
+    return np.maximum.reduce([x[..., np.clip(frames + d, 0, last)] for d in (-1, 0, 1)])
+
+
 def _trim(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """Drop beats at the start and end whose envelope is far below the typical beat (silence, fades)."""
     if frames.size < 3:
         return frames
-    strength = np.array([env[max(0, f - 1):f + 2].max() for f in frames])
+    strength = _near(env, frames)
     smooth = np.convolve(strength, np.ones(3) / 3, mode="same")
     thresh = 0.1 * np.median(strength)
     keep = np.flatnonzero(smooth > thresh)
@@ -777,11 +783,7 @@ def _onset_fit(frames: np.ndarray, functions: list[np.ndarray]) -> float:
     deviation, its largest value within a frame of each beat, averaged over the beats and the functions."""
     if frames.size == 0:
         return -np.inf
-    fits = []
-    for f in functions:
-        near = np.maximum.reduce([f[np.clip(frames + d, 0, f.size - 1)] for d in (-1, 0, 1)])
-        fits.append(float(near.mean()) / (float(f.std()) + 1e-12))
-    return float(np.mean(fits))
+    return float(np.mean([float(_near(f, frames).mean()) / (float(f.std()) + 1e-12) for f in functions]))
 
 
 def _choose_track(tracks: list[np.ndarray], functions: list[np.ndarray], *, tol: float) -> int:
@@ -983,8 +985,7 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
     if n < 6:
         return Meter(beats_per_bar=0, downbeats=beat_times[:1].copy(), beat_positions=np.ones(n, dtype=np.int64))
     idx = np.clip(np.round(beat_times * fps).astype(int), 0, max(bands.shape[1] - 1, 0))
-    at = np.stack([bands[:, max(0, i - 1):i + 2].max(axis=1) for i in idx], axis=1) if bands.shape[1] \
-        else np.zeros((3, n))                                                        # (3, n_beats)
+    at = _near(bands, idx) if bands.shape[1] else np.zeros((3, n))                  # (3, n_beats)
     chroma_ok = chroma_frame_s > 0
     has_change = chroma_ok and harmonic_change is not None and harmonic_change.size > 0
     change = np.interp(beat_times / chroma_frame_s, np.arange(harmonic_change.size), harmonic_change) \
@@ -1036,5 +1037,5 @@ def beat_strength(env: np.ndarray, beat_times: np.ndarray, *, fps: float) -> flo
     if beat_times.size == 0 or mean <= 0:
         return 0.0
     idx = np.clip(np.round(beat_times * fps).astype(int), 0, env.size - 1)
-    at = np.array([env[max(0, i - 1):i + 2].max() for i in idx])
+    at = _near(env, idx)
     return float(at.mean() / mean)
