@@ -448,6 +448,16 @@ def _comb_refine(env: np.ndarray, period: float, *, span: float = 0.04, steps: i
     return float(best_p)
 
 
+_TEMPO_MAX_LAG_S = 4.2
+
+
+def _live(env: np.ndarray) -> slice:
+    """The frames of ``env`` from the first to the last where it rises (all when it never does): silence
+    before or after the music would shift every window and comb of the tempo estimate."""
+    live = np.flatnonzero(env > 0)
+    return slice(int(live[0]), int(live[-1]) + 1) if live.size else slice(None)
+
+
 def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = None) -> TempoEstimate | None:
     """Beat period of an onset envelope (see the module docstring, steps 2-3).
 
@@ -465,12 +475,11 @@ def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = No
     """
     if bands is None:
         bands = np.tile(env / 3.0, (3, 1))
-    live = np.flatnonzero(env > 0)
-    if live.size:   # the music only: silence before or after it would shift every window and comb
-        env, bands = env[live[0]:live[-1] + 1], bands[:, live[0]:live[-1] + 1]
+    span = _live(env)
+    env, bands = env[span], bands[:, span]
     if env.size < _MIN_PULSE_S * fps or float(env.std()) < 1e-9:
         return None
-    acf = periodicity(env, fps=fps, max_lag_s=4.2)
+    acf = periodicity(env, fps=fps, max_lag_s=_TEMPO_MAX_LAG_S)
     lo, hi = 60.0 * fps / _SEARCH_BPM[1], min(60.0 * fps / _SEARCH_BPM[0], acf.size - 2.0)
     peaks = _peaks(acf, lo, hi)
     salience = {p: max(_harmonic_salience(acf, p), 0.0) for p in peaks}
@@ -672,6 +681,63 @@ def local_periods(env: np.ndarray, period: float, *, fps: float) -> np.ndarray:
     return np.interp(np.arange(n), starts + win / 2, path)
 
 
+_STEADY_RANGE = 1.04
+"""A local period path whose longest and shortest periods are within this ratio is one tempo (the 4 %
+tolerance of tempo accuracy, Gouyon et al. 2006): its file needs no second reading."""
+_SAME_LEVEL = 1.15
+"""Two periods within this ratio are the same metrical level (the nearest other levels are 4/3 and 3/2 apart)."""
+
+
+def _warp(x: np.ndarray, source: np.ndarray, *, size: int) -> np.ndarray:
+    """``x`` ``(..., n)`` resampled onto ``size`` frames of warped time, frame ``i`` of ``x`` landing at
+    warped time ``source[i]``: each warped frame takes the nearest frame, and the largest of the frames
+    that land on it, so that no onset peak is lost and no silence is filled (``(..., size)``)."""
+    nearest = np.round(np.interp(np.arange(size), source, np.arange(source.size))).astype(int)
+    out = x[..., nearest].copy()
+    target = np.minimum(np.round(source).astype(int), size - 1)
+    for row_in, row_out in zip(x.reshape(-1, x.shape[-1]), out.reshape(-1, size), strict=True):
+        np.maximum.at(row_out, target, row_in)
+    return out
+
+
+def _steady_reading(env: np.ndarray, bands: np.ndarray | None, tempo: TempoEstimate, periods: np.ndarray, *,
+                    fps: float) -> tuple[TempoEstimate, np.ndarray]:
+    """The metrical level of music whose tempo moves, read as if it did not: ``(tempo, periods)``.
+
+    The global tempo estimate averages the periodicity over the whole file, so an accelerando or
+    rubato blurs it and its metrical-level choice (made for one steady tempo) goes astray. The local
+    period path ``periods`` ``(n,)`` (frames; :func:`local_periods`) follows the moving beat at
+    ``tempo``'s level, perhaps the wrong one; warping time so that this path becomes constant (every
+    stretch of the envelope and bands resampled to ``tempo.period``, :func:`_warp`) makes the music
+    steady, and :func:`estimate_tempo` reads its level there. That level replaces ``tempo``'s (the
+    path scaled by the ratio of the two periods) only where it differs (by more than ``_SAME_LEVEL``)
+    and explains the music better: the warp made the music more periodic at that level (its
+    autocorrelation at the warped period exceeds the original's at the same lag), and the steady
+    reading is more periodic than the first one (a higher ``confidence``). A path that only followed
+    noise leaves the reading alone. Files whose path stays within ``_STEADY_RANGE`` are steady and
+    returned unchanged.
+    """
+    if float(periods.max()) < _STEADY_RANGE * float(periods.min()):
+        return tempo, periods
+    source = np.concatenate([[0.0], np.cumsum(tempo.period / periods[:-1])])       # warped time of each frame
+    size = int(source[-1]) + 1
+    warped_env = _warp(env, source, size=size)
+    warped_bands = None if bands is None else _warp(bands, source, size=size)
+    warped = estimate_tempo(warped_env, fps=fps, bands=warped_bands)
+    if warped is None:
+        return tempo, periods
+    scale = warped.period / tempo.period
+    if abs(np.log(scale)) < np.log(_SAME_LEVEL):
+        return tempo, periods
+    before, after = (_interp(periodicity(x[_live(x)], fps=fps, max_lag_s=_TEMPO_MAX_LAG_S), warped.period)
+                     for x in (env, warped_env))
+    if not (after > before and warped.confidence > tempo.confidence):
+        return tempo, periods
+    moved = periods * scale
+    return TempoEstimate(period=float(np.median(moved)), confidence=warped.confidence, alt_ratio=warped.alt_ratio,
+                         alt_probability=warped.alt_probability), moved
+
+
 def _refine_peaks(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """Move each beat to the envelope's sub-frame peak within one frame.
 
@@ -833,6 +899,7 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
     Beats
         Empty when no periodic pulse is found.
     """
+    given = tempo
     tempo = tempo or estimate_tempo(env, fps=fps, bands=bands)
     if tempo is None:
         return Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note="no steady pulse")
@@ -842,6 +909,8 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
     if energy is not None and energy.size == env.size and energy.any():
         functions.append(energy)
     periods = local_periods(env, tempo.period, fps=fps)
+    if given is None:
+        tempo, periods = _steady_reading(env, bands, tempo, periods, fps=fps)
     tracks = [_dp_beats(f, p, tightness=_TIGHTNESS) for p in (tempo.period, periods) for f in functions]
     pick = _choose_track(tracks, functions, tol=_AGREEMENT_S * fps)
     frames = _trim(env, tracks[pick])

@@ -246,6 +246,69 @@ def test_the_committee_follows_a_tempo_that_moves() -> None:
     assert rhythm._agreement(found[found > 22 * FPS], second, tol=0.07 * FPS) > 0.9
 
 
+def _accelerando_env(first_bpm: float, last_bpm: float, seconds: float, *, offbeats: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Beats (1.0) and off-beats (``offbeats``) whose tempo rises linearly from ``first_bpm`` to
+    ``last_bpm`` over ``seconds``; (envelope, beat frames)."""
+    rng = np.random.default_rng(0)
+    env = 0.05 * rng.random(int(seconds * FPS))
+    bpm = first_bpm + (last_bpm - first_bpm) * np.arange(env.size) / env.size
+    count = np.cumsum(bpm / 60.0 / FPS)                             # beats elapsed at each frame
+    beats = np.flatnonzero(np.diff(np.floor(count)) > 0) + 1
+    halves = np.flatnonzero(np.diff(np.floor(2 * count)) > 0) + 1
+    env[halves] += np.where(np.isin(halves, beats), 1.0, offbeats)
+    return env, beats
+
+
+@pytest.mark.parametrize(("first_bpm", "last_bpm"), [(70.0, 95.0), (80.0, 110.0)])
+def test_an_accelerando_is_read_at_its_beat_level(first_bpm: float, last_bpm: float) -> None:
+    """Averaged over the whole file the moving pulse blurs and the global estimate halves the tempo;
+    read with time warped to a steady tempo, the level is the beat's."""
+    env, truth = _accelerando_env(first_bpm, last_bpm, 40.0, offbeats=0.3)
+    blurred = rhythm.estimate_tempo(env, fps=FPS)
+    assert blurred is not None
+    assert 60.0 * FPS / blurred.period < 0.7 * first_bpm
+    beats = rhythm.beat_track(env, fps=FPS)
+    assert rhythm._agreement(np.round(beats.times * FPS), truth.astype(float), tol=0.07 * FPS) > 0.95
+    periods = rhythm.local_periods(env, blurred.period, fps=FPS)
+    tempo, moved = rhythm._steady_reading(env, None, blurred, periods, fps=FPS)
+    ratio = moved / periods
+    np.testing.assert_allclose(ratio, ratio[0])                     # the path keeps its shape, one level down...
+    assert ratio[0] == pytest.approx(0.5, rel=0.03)                 # ...at twice the blurred estimate's tempo
+    assert tempo.period == pytest.approx(float(np.median(moved)))
+    assert moved[0] / moved[-1] == pytest.approx(last_bpm / first_bpm, rel=0.06)
+    assert 0.0 <= tempo.confidence <= 1.0
+
+
+def test_a_steady_or_unsupported_path_keeps_the_first_reading() -> None:
+    env = _pulse_env(100.0, 30.0, offbeats=0.3)
+    tempo = rhythm.estimate_tempo(env, fps=FPS)
+    assert tempo is not None
+    flat = np.full(env.size, tempo.period)
+    assert rhythm._steady_reading(env, None, tempo, flat, fps=FPS) == (tempo, flat)
+    # A path that moves where the music does not: warping makes nothing more periodic, so nothing changes.
+    wobble = tempo.period * (1.0 + 0.15 * np.sin(np.arange(env.size) / (4.0 * FPS)))
+    kept, periods = rhythm._steady_reading(env, None, tempo, wobble, fps=FPS)
+    assert kept is tempo
+    assert periods is wobble
+
+
+def test_warping_keeps_every_onset_peak_and_adds_no_onsets() -> None:
+    rng = np.random.default_rng(3)
+    x = np.zeros((2, 500))                              # onset peaks 8-12 frames apart, as a beat's are
+    for row in x:
+        at = np.cumsum(rng.integers(8, 13, 40))
+        row[at[at < 500]] = rng.uniform(0.2, 1.0, np.count_nonzero(at < 500))
+    for rate in (0.8, 1.25):
+        source = np.arange(500) * rate
+        size = int(source[-1]) + 1
+        out = rhythm._warp(x, source, size=size)
+        assert out.shape == (2, size)
+        for row_in, row_out in zip(x, out, strict=True):
+            assert set(row_in[row_in > 0]) <= set(row_out[row_out > 0])           # every peak survives...
+            assert np.count_nonzero(row_out) <= 2 * np.count_nonzero(row_in)      # ...at most doubled, never invented
+
+
 def test_the_tracking_model_is_chosen_by_where_its_beats_land() -> None:
     """Five fixed-period tracks that drift off the second tempo identically agree with each other
     better than five local-period tracks that follow it but put a fifth of their beats 100 ms off,
