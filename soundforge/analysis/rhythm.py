@@ -29,7 +29,10 @@ long files cost little memory):
    onset functions (the envelope, each band, the energy rise), each once at
    the file's one period and once along a local period path (Davies &
    Plumbley 2007's Viterbi path through 6 s windows, as QM-DSP computes it,
-   within half an octave of the file's period, so the metrical level holds),
+   within half an octave of the file's period, so the metrical level holds;
+   where that path moves by more than 4 %, the level of step 3 is read again
+   on the envelope warped in time so that the path is constant, and kept when
+   it explains the music better: a blurred accelerando is read as if steady),
    keeps, for each of the two tracking models, the sequence that agrees best
    with the others (multi-feature beat tracking, Zapata, Davies & Gómez 2014),
    and of those two the one whose beats land on stronger onsets: a medley or
