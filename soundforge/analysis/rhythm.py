@@ -476,18 +476,23 @@ def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = No
 
     Returns ``None`` when the envelope has no periodicity (silence, noise, too short).
     """
+    return _read_tempo(env, fps=fps, bands=bands)[0]
+
+
+def _read_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None) -> tuple[TempoEstimate | None, np.ndarray]:
+    """:func:`estimate_tempo`, and the periodicity it read (lags ``0..`` frames; empty when too short)."""
     if bands is None:
         bands = np.tile(env / 3.0, (3, 1))
     span = _live(env)
     env, bands = env[span], bands[:, span]
     if env.size < _MIN_PULSE_S * fps or float(env.std()) < 1e-9:
-        return None
+        return None, np.zeros(0)
     acf = periodicity(env, fps=fps, max_lag_s=_TEMPO_MAX_LAG_S)
     lo, hi = 60.0 * fps / _SEARCH_BPM[1], min(60.0 * fps / _SEARCH_BPM[0], acf.size - 2.0)
     peaks = _peaks(acf, lo, hi)
     salience = {p: max(_harmonic_salience(acf, p), 0.0) for p in peaks}
     if not peaks or max(salience.values()) <= 0.02:
-        return None
+        return None, acf
     # First guess: the most periodic pulse, weighted by the perceived-tempo prior.
     lag = max(peaks, key=lambda p: salience[p] * _prior(60.0 * fps / p))
     # Binary or ternary grouping: keep the pulse whose half-period grid best captures the onsets and whose
@@ -526,7 +531,7 @@ def estimate_tempo(env: np.ndarray, *, fps: float, bands: np.ndarray | None = No
     alt_ratio, alt_p = (2.0, up) if up >= down else (0.5, down)
     if alt_p < 0:
         alt_ratio, alt_p = 0.0, 0.0
-    return TempoEstimate(period=lag, confidence=confidence, alt_ratio=alt_ratio, alt_probability=float(alt_p))
+    return TempoEstimate(period=lag, confidence=confidence, alt_ratio=alt_ratio, alt_probability=float(alt_p)), acf
 
 
 def _peaks(acf: np.ndarray, lo: float, hi: float) -> list[float]:
@@ -704,7 +709,7 @@ def _warp(x: np.ndarray, source: np.ndarray, *, size: int) -> np.ndarray:
 
 
 def _steady_reading(env: np.ndarray, bands: np.ndarray | None, tempo: TempoEstimate, periods: np.ndarray, *,
-                    fps: float) -> tuple[TempoEstimate, np.ndarray]:
+                    acf: np.ndarray, fps: float) -> tuple[TempoEstimate, np.ndarray]:
     """The metrical level of music whose tempo moves, read as if it did not: ``(tempo, periods)``.
 
     The global tempo estimate averages the periodicity over the whole file, so an accelerando or
@@ -712,7 +717,8 @@ def _steady_reading(env: np.ndarray, bands: np.ndarray | None, tempo: TempoEstim
     period path ``periods`` ``(n,)`` (frames; :func:`local_periods`) follows the moving beat at
     ``tempo``'s level, perhaps the wrong one; warping time so that this path becomes constant (every
     stretch of the envelope and bands resampled to ``tempo.period``, :func:`_warp`) makes the music
-    steady, and :func:`estimate_tempo` reads its level there. That level replaces ``tempo``'s (the
+    steady, and :func:`estimate_tempo` reads its level there (``acf`` is the periodicity the first
+    reading read, :func:`_read_tempo`). That level replaces ``tempo``'s (the
     path scaled by the ratio of the two periods) only where it differs (by more than ``_SAME_LEVEL``)
     and explains the music better: the warp made the music more periodic at that level (its
     autocorrelation at the warped period exceeds the original's at the same lag), and the steady
@@ -726,14 +732,13 @@ def _steady_reading(env: np.ndarray, bands: np.ndarray | None, tempo: TempoEstim
     size = int(source[-1]) + 1
     warped_env = _warp(env, source, size=size)
     warped_bands = None if bands is None else _warp(bands, source, size=size)
-    warped = estimate_tempo(warped_env, fps=fps, bands=warped_bands)
+    warped, warped_acf = _read_tempo(warped_env, fps=fps, bands=warped_bands)
     if warped is None:
         return tempo, periods
     scale = warped.period / tempo.period
     if abs(np.log(scale)) < np.log(_SAME_LEVEL):
         return tempo, periods
-    before, after = (_interp(periodicity(x[_live(x)], fps=fps, max_lag_s=_TEMPO_MAX_LAG_S), warped.period)
-                     for x in (env, warped_env))
+    before, after = _interp(acf, warped.period), _interp(warped_acf, warped.period)
     if not (after > before and warped.confidence > tempo.confidence):
         return tempo, periods
     moved = periods * scale
@@ -902,8 +907,9 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
     Beats
         Empty when no periodic pulse is found.
     """
-    given = tempo
-    tempo = tempo or estimate_tempo(env, fps=fps, bands=bands)
+    acf = None
+    if tempo is None:
+        tempo, acf = _read_tempo(env, fps=fps, bands=bands)
     if tempo is None:
         return Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note="no steady pulse")
     functions = [env]
@@ -912,8 +918,8 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
     if energy is not None and energy.size == env.size and energy.any():
         functions.append(energy)
     periods = local_periods(env, tempo.period, fps=fps)
-    if given is None:
-        tempo, periods = _steady_reading(env, bands, tempo, periods, fps=fps)
+    if acf is not None:
+        tempo, periods = _steady_reading(env, bands, tempo, periods, acf=acf, fps=fps)
     tracks = [_dp_beats(f, p, tightness=_TIGHTNESS) for p in (tempo.period, periods) for f in functions]
     pick = _choose_track(tracks, functions, tol=_AGREEMENT_S * fps)
     frames = _trim(env, tracks[pick])

@@ -265,13 +265,13 @@ def test_an_accelerando_is_read_at_its_beat_level(first_bpm: float, last_bpm: fl
     """Averaged over the whole file the moving pulse blurs and the global estimate halves the tempo;
     read with time warped to a steady tempo, the level is the beat's."""
     env, truth = _accelerando_env(first_bpm, last_bpm, 40.0, offbeats=0.3)
-    blurred = rhythm.estimate_tempo(env, fps=FPS)
+    blurred, acf = rhythm._read_tempo(env, fps=FPS, bands=None)
     assert blurred is not None
     assert 60.0 * FPS / blurred.period < 0.7 * first_bpm
     beats = rhythm.beat_track(env, fps=FPS)
     assert rhythm._agreement(np.round(beats.times * FPS), truth.astype(float), tol=0.07 * FPS) > 0.95
     periods = rhythm.local_periods(env, blurred.period, fps=FPS)
-    tempo, moved = rhythm._steady_reading(env, None, blurred, periods, fps=FPS)
+    tempo, moved = rhythm._steady_reading(env, None, blurred, periods, acf=acf, fps=FPS)
     ratio = moved / periods
     np.testing.assert_allclose(ratio, ratio[0])                     # the path keeps its shape, one level down...
     assert ratio[0] == pytest.approx(0.5, rel=0.03)                 # ...at twice the blurred estimate's tempo
@@ -282,13 +282,13 @@ def test_an_accelerando_is_read_at_its_beat_level(first_bpm: float, last_bpm: fl
 
 def test_a_steady_or_unsupported_path_keeps_the_first_reading() -> None:
     env = _pulse_env(100.0, 30.0, offbeats=0.3)
-    tempo = rhythm.estimate_tempo(env, fps=FPS)
+    tempo, acf = rhythm._read_tempo(env, fps=FPS, bands=None)
     assert tempo is not None
     flat = np.full(env.size, tempo.period)
-    assert rhythm._steady_reading(env, None, tempo, flat, fps=FPS) == (tempo, flat)
+    assert rhythm._steady_reading(env, None, tempo, flat, acf=acf, fps=FPS) == (tempo, flat)
     # A path that moves where the music does not: warping makes nothing more periodic, so nothing changes.
     wobble = tempo.period * (1.0 + 0.15 * np.sin(np.arange(env.size) / (4.0 * FPS)))
-    kept, periods = rhythm._steady_reading(env, None, tempo, wobble, fps=FPS)
+    kept, periods = rhythm._steady_reading(env, None, tempo, wobble, acf=acf, fps=FPS)
     assert kept is tempo
     assert periods is wobble
 
