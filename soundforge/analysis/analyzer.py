@@ -216,7 +216,8 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
             energy = rhythm.energy_flux(fe.level_db) if fe.level_db.size == env.size else None
             if energy is not None and quiet.size == env.size:
                 energy = np.where(quiet, 0.0, energy)
-            beats = rhythm.beat_track(env, fps=fps, bands=bands, energy=energy)
+            beats = rhythm.beat_track(env, fps=fps, bands=bands, energy=energy,
+                                      quiet=quiet if quiet.size == env.size else None)
         met = rhythm.meter(beats.times, bands=bands, fps=fps, chroma_frame_s=tonal_s,
                            treble=tf.treble if tf is not None else None, bass=tf.bass if tf is not None else None,
                            harmonic_change=tonal.harmonic_change(tf) if tf is not None else None)

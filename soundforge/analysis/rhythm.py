@@ -36,7 +36,10 @@ long files cost little memory):
    keeps, for each of the two tracking models, the sequence that agrees best
    with the others (multi-feature beat tracking, Zapata, Davies & Gómez 2014),
    and of those two the one whose beats land on stronger onsets: a medley or
-   an accelerando follows its tempo, a steady song keeps its one period. Each beat is
+   an accelerando follows its tempo, a steady song keeps its one period.
+   Silence of 2.5 s or more inside a file (the analyzer's gate) splits it into
+   stretches of music, each tracked on its own: the beat after a long silence
+   need not continue the one before it, and no beat falls in the silence. Each beat is
    then moved to the sub-frame peak of the envelope (parabolic interpolation,
    only at local maxima, at most half a frame); beats are strictly increasing
    and inside the file.
@@ -875,8 +878,42 @@ def _choose_track(tracks: list[np.ndarray], functions: list[np.ndarray], *, tol:
     return moving if _onset_fit(tracks[moving], functions) > _onset_fit(tracks[fixed], functions) else fixed
 
 
+_GAP_S = _MIN_PULSE_S
+"""Silence at least this long inside a file separates two stretches of music, each tracked on its own:
+the shortest stretch in which a pulse is read at all, so the beat cannot be carried across it."""
+
+
+def _stretches(quiet: np.ndarray, *, fps: float) -> list[slice]:
+    """The stretches of music in a file: runs of frames that are not ``quiet`` ``(n,)``, split where the
+    quiet lasts at least ``_GAP_S`` (shorter rests belong to the music; silence before the first and after
+    the last stretch is left out)."""
+    loud = np.flatnonzero(~quiet)
+    if loud.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(loud) > _GAP_S * fps)
+    starts, stops = np.r_[loud[0], loud[cuts + 1]], np.r_[loud[cuts] + 1, loud[-1] + 1]
+    return [slice(int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _track_stretches(env: np.ndarray, parts: list[slice], *, fps: float, bands: np.ndarray | None,
+                     energy: np.ndarray | None) -> Beats:
+    """Beats of a file made of several stretches of music (:func:`_stretches`): each stretch tracked on
+    its own (its own tempo and phase: the music after a long silence need not continue the beat before
+    it), none in the silences; the tempo is that of the longest stretch with beats."""
+    found = [(part, beat_track(env[part], fps=fps, bands=None if bands is None else bands[:, part],
+                               energy=None if energy is None else energy[part])) for part in parts]
+    found = [(part, beats) for part, beats in found if beats.times.size]
+    if not found:
+        return Beats(times=np.zeros(0), tempo_bpm=0.0, confidence=0.0, note="no steady pulse")
+    main = max(found, key=lambda item: item[0].stop - item[0].start)[1]
+    times = np.concatenate([beats.times + part.start / fps for part, beats in found])
+    return Beats(times=times, tempo_bpm=main.tempo_bpm, confidence=main.confidence, alt_tempo_bpm=main.alt_tempo_bpm,
+                 alt_probability=main.alt_probability)
+
+
 def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = None,
-               bands: np.ndarray | None = None, energy: np.ndarray | None = None) -> Beats:
+               bands: np.ndarray | None = None, energy: np.ndarray | None = None,
+               quiet: np.ndarray | None = None) -> Beats:
     """Beats of an onset envelope (module docstring, steps 4-5).
 
     With ``bands`` (and ``energy``), the beats are tracked on every onset function (the envelope,
@@ -901,12 +938,20 @@ def beat_track(env: np.ndarray, *, fps: float, tempo: TempoEstimate | None = Non
         candidate onset functions.
     energy : numpy.ndarray, optional
         Energy onset function ``(n,)`` (:func:`energy_flux`), another candidate.
+    quiet : numpy.ndarray, optional
+        ``(n,)`` frames too quiet to hold onsets (the analyzer's silence gate): where silence of at
+        least ``_GAP_S`` seconds splits the file, each stretch of music is tracked on its own
+        (:func:`_track_stretches`) and no beat falls in the silence.
 
     Returns
     -------
     Beats
         Empty when no periodic pulse is found.
     """
+    if tempo is None and quiet is not None and quiet.size == env.size:
+        parts = _stretches(quiet, fps=fps)
+        if len(parts) > 1:
+            return _track_stretches(env, parts, fps=fps, bands=bands, energy=energy)
     acf = None
     if tempo is None:
         tempo, acf = _read_tempo(env, fps=fps, bands=bands)

@@ -35,6 +35,19 @@ def test_click_tracks_give_tempo_and_beats(bpm: float) -> None:
     assert a.beat_count == pytest.approx(len(clicks), abs=1)
 
 
+def test_music_after_a_long_silence_keeps_its_tempo_and_no_beat_falls_in_the_silence() -> None:
+    """12 s of clicks, 10 s of digital silence, 12 s more whose beat does not continue the first's
+    (10 s is 16 2/3 beats at 100 BPM): one grid cannot fit both, and a 150 BPM one fitted both before."""
+    sr = 22050
+    part, clicks = click_track(bpm=100, seconds=12.0, sr=sr)
+    y = np.concatenate([part[0], np.zeros(10 * sr, dtype=np.float32), part[0]])
+    a = analyze(y, sr=sr, features=["rhythm"])
+    assert a.tempo_bpm == pytest.approx(100, rel=0.01)
+    assert not np.any((a.beats > 12.2) & (a.beats < 21.9))
+    truth = np.concatenate([clicks, clicks + 22.0])[1:-1]
+    assert np.array([np.min(np.abs(a.beats - c)) for c in truth]).max() < 0.05
+
+
 @pytest.mark.parametrize("bars", [3, 4])
 def test_accented_clicks_give_metre_and_downbeats(bars: int) -> None:
     y, clicks = click_track(bpm=120, seconds=14.0, accent_every=bars)

@@ -293,6 +293,37 @@ def test_a_steady_or_unsupported_path_keeps_the_first_reading() -> None:
     assert periods is wobble
 
 
+def test_stretches_of_music_are_split_only_by_long_silences() -> None:
+    quiet = np.zeros(int(30 * FPS), dtype=bool)
+    quiet[: int(2 * FPS)] = True                                  # silence before the music: left out
+    quiet[int(8 * FPS): int(9 * FPS)] = True                      # a 1 s rest: part of the music
+    quiet[int(12 * FPS): int(20 * FPS)] = True                    # 8 s of silence: two stretches
+    parts = rhythm._stretches(quiet, fps=FPS)
+    assert [(p.start, p.stop) for p in parts] == [(int(2 * FPS), int(12 * FPS)), (int(20 * FPS), quiet.size)]
+    assert rhythm._stretches(np.ones(50, dtype=bool), fps=FPS) == []
+    assert rhythm._stretches(np.zeros(50, dtype=bool), fps=FPS) == [slice(0, 50)]
+
+
+def test_each_stretch_is_tracked_on_its_own() -> None:
+    """Two pulses at 100 BPM whose phases differ by a third of a beat, 8 s of silence between them:
+    tracked as one, a grid at 150 BPM fits both; tracked apart, each keeps its own beats."""
+    period = 60.0 * FPS / 100.0
+    n = int(36 * FPS)
+    env = np.zeros(n)
+    first = np.arange(int(1 * FPS), int(14 * FPS), period)
+    second = np.arange(int(22 * FPS) + period / 3, n - 2, period)
+    env[np.round(np.r_[first, second]).astype(int)] = 1.0
+    quiet = np.zeros(n, dtype=bool)
+    quiet[int(14.5 * FPS): int(22 * FPS)] = True
+    beats = rhythm.beat_track(env, fps=FPS, quiet=quiet)
+    assert beats.tempo_bpm == pytest.approx(100.0, rel=0.01)
+    found = beats.times * FPS
+    assert not np.any((found > 14.5 * FPS) & (found < 22 * FPS))
+    assert rhythm._agreement(found, np.r_[first, second], tol=0.07 * FPS) > 0.95
+    assert np.all(np.diff(beats.times) > 0)
+    assert rhythm.beat_track(np.zeros(n), fps=FPS, quiet=np.ones(n, dtype=bool)).times.size == 0
+
+
 def test_warping_keeps_every_onset_peak_and_adds_no_onsets() -> None:
     rng = np.random.default_rng(3)
     x = np.zeros((2, 500))                              # onset peaks 8-12 frames apart, as a beat's are
