@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--excerpt", type=float, default=30.0, help="seconds of each clip analysed")
     parser.add_argument("--start", type=float, default=15.0, help="where excerpts start, seconds")
     parser.add_argument("--transforms", default=",".join(TRANSFORMS),
-                        help=f"comma-separated, of {', '.join(TRANSFORMS)}")
+                        # argparse %-formats help: the per cent sign of dc_1% must be doubled
+                        help=f"comma-separated, of {', '.join(TRANSFORMS)}".replace("%", "%%"))
     parser.add_argument("--verbose", action="store_true", help="print each clip whose tempo or key changed")
     args = parser.parse_args(argv)
     names = [t for t in args.transforms.split(",") if t]

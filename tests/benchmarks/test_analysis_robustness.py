@@ -56,6 +56,15 @@ def test_unknown_transform_is_refused(tmp_path: Path) -> None:
         _bench().main([str(tmp_path), "--transforms", "reverse"])
 
 
+def test_help_lists_the_transforms(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--help`` prints (a transform named with a per cent sign once crashed argparse's formatting)."""
+    with pytest.raises(SystemExit) as exit_info:
+        _bench().main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert all(name in out.replace("\n", " ").replace(" ", "") for name in _bench().TRANSFORMS)
+
+
 def test_degradations_of_real_recordings_do_what_they_say() -> None:
     import numpy as np
 
