@@ -28,9 +28,12 @@ default parameters (read from Essentia's sources: ``keyextractor.cpp``,
    with the 12 rotations of a major and a minor profile; the default profile
    set is ``"bgate"`` (Faraldo, Jordà & Herrera 2017), Essentia's default.
 
-Two differences with Essentia, both documented options of ``KeyExtractor``:
-the reference frequency is our measured tuning (``KeyExtractor`` takes it as a
-parameter, 440 Hz by default) and pitch class 0 is C rather than A.
+Two differences with Essentia: the reference frequency is not one number
+(``KeyExtractor`` takes it as a parameter, 440 Hz by default) but five
+references across the semitone, over which :mod:`soundforge.analysis.tonal`
+averages the key correlations weighted by the measured tuning histogram (one
+:func:`mean_hpcp` on a 60-bin grid reads all five); and pitch class 0 is C
+rather than A.
 
 References
 ----------
@@ -48,7 +51,7 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = ["FRAME_STEP", "MAX_HZ", "MAX_PEAKS", "MIN_HZ", "PEAK_THRESHOLD", "PROFILES", "PcpPeaks", "hpcp",
-           "key_correlations", "spectral_peaks", "whiten_peaks"]
+           "key_correlations", "mean_hpcp", "spectral_peaks", "whiten_peaks"]
 
 FRAME_STEP = 4
 """HPCP frames are every ``FRAME_STEP``-th frame of the shared STFT (hop 2048 samples at 22.05 kHz = 92.9 ms)."""
@@ -350,6 +353,37 @@ def hpcp(frequencies: np.ndarray, magnitudes: np.ndarray, *, reference_hz: float
         result = np.sin(result * np.pi / 2) ** 2
         result = np.where(result < 0.6, result * (result / 0.6) ** 2, result)
     return result
+
+
+def mean_hpcp(frequencies: np.ndarray, magnitudes: np.ndarray, *, reference_hz: float, size: int = 12) -> np.ndarray:
+    """Frame mean of the unnormalised :func:`hpcp` (default window, weights and harmonics), ``(size,)``.
+
+    The same numbers as ``hpcp(...).mean(axis=0)``, computed chunk by chunk without the per-frame
+    array (with no per-frame normalisation, every peak adds to the mean independently), so that a
+    fine grid (``size = 12 * k``) costs no ``(n_frames, size)`` memory on an hour-long file.
+
+    Parameters
+    ----------
+    frequencies, magnitudes : numpy.ndarray
+        Spectral peaks ``(n_frames, n_peaks)``, Hz and linear magnitude (0 = no peak).
+    reference_hz : float
+        Frequency at the centre of bin 0, Hz.
+    size : int
+        Bins per octave, a multiple of 12.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(size,)``; zeros when there are no frames.
+    """
+    freqs = np.asarray(frequencies, dtype=np.float64)
+    mags = np.asarray(magnitudes, dtype=np.float64)
+    n = freqs.shape[0]
+    total = np.zeros(size)
+    for i in range(0, n, _CHUNK_FRAMES):     # a chunk's peaks as one frame: its row of hpcp is their sum
+        total += hpcp(freqs[i:i + _CHUNK_FRAMES].reshape(1, -1), mags[i:i + _CHUNK_FRAMES].reshape(1, -1),
+                      reference_hz=reference_hz, size=size)[0]
+    return total / n if n else total
 
 
 def _normalise(x: np.ndarray, how: str) -> np.ndarray:

@@ -16,6 +16,17 @@ fundamentals), averaged over the file, correlated with the ``bgate`` key
 profiles. On the real-recordings benchmark it scores MIREX 0.621 against
 0.549 for the estimator below (docs/benchmarks.md).
 
+The tuning is a nuisance parameter of that pipeline, and a point estimate of
+it is fragile: where the tuning histogram is broad or has two peaks (old tape
+transfers, voices and guitars that bend, instruments tuned apart), moving the
+reference by 5-10 cents flips near-tie keys between a key and its parallel,
+relative or fifth. Since analyzer v11 the key fit is therefore averaged over
+:data:`TUNING_REFERENCES` references spread over the semitone, each weighted by
+the share of the tonal peaks' magnitude played nearest to it
+(:func:`tuning_references`): model averaging over the tuning rather than a
+choice of one. Nothing is fitted; where the histogram is sharp (most
+recordings, every synthetic song) the result is the point estimate's.
+
 Analyzer v2's estimator stays available as ``method="chroma"``:
 
 1. *Treble chroma*: pitches C3-B6 (log-compressed salience folded to 12 pitch
@@ -52,8 +63,8 @@ import numpy as np
 from . import hpcp as _hpcp
 
 __all__ = ["FINE", "KEY_METHOD", "KEY_METHODS", "KEY_NAMES", "MIDI_HI", "MIDI_LO", "PITCH_CLASSES", "TONAL_LIFT_DB",
-           "KeyEstimate", "PitchSalience", "TonalFeatures", "chords", "chroma_change", "estimate_key",
-           "estimate_tuning", "harmonic_change", "tonal_features"]
+           "KeyEstimate", "PitchSalience", "TUNING_REFERENCES", "TonalFeatures", "chords", "chroma_change",
+           "estimate_key", "estimate_tuning", "harmonic_change", "tonal_features", "tuning_references"]
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 """Pitch-class names used for keys and chroma (sharps, as in the issue's key_tonic list)."""
@@ -178,6 +189,40 @@ def estimate_tuning(hist: np.ndarray) -> float:
     return float(np.angle(z) / (2 * np.pi)) if abs(z) > 1e-12 else 0.0
 
 
+TUNING_REFERENCES = 5
+"""Tuning references the key is read on: the centres of five equal slices of the semitone, 20 cents apart
+(the resolution of the pitch salience grid, :data:`FINE`)."""
+
+
+def tuning_references(hist: np.ndarray, *, k: int = TUNING_REFERENCES) -> tuple[np.ndarray, np.ndarray]:
+    """Tuning references and how likely each is, from a peak-deviation histogram.
+
+    Parameters
+    ----------
+    hist : numpy.ndarray
+        ``(n_bins,)`` magnitude of the tonal peaks by deviation from the equal-tempered grid, -0.5..0.5
+        semitone (:attr:`PitchSalience.tuning_hist`); ``n_bins`` a multiple of ``k``.
+    k : int
+        Number of references.
+
+    Returns
+    -------
+    references : numpy.ndarray
+        ``(k,)`` centres of ``k`` equal slices of -0.5..0.5, semitones from A4 = 440 Hz.
+    weights : numpy.ndarray
+        ``(k,)`` share of the histogram in each slice (sums to 1); all on the slice holding 440 Hz when
+        the histogram is empty.
+    """
+    refs = -0.5 + (np.arange(k) + 0.5) / k
+    h = np.asarray(hist, dtype=float)
+    if h.size % k:
+        raise ValueError(f"hist has {h.size} bins: not a multiple of k={k}")
+    mass = h.reshape(k, -1).sum(axis=1)
+    if mass.sum() <= 0:
+        mass = (np.abs(refs) == np.abs(refs).min()).astype(float)
+    return refs, mass / mass.sum()
+
+
 def semitone_salience(fine: np.ndarray, tuning: float) -> np.ndarray:
     """Salience of the semitones MIDI_LO..MIDI_HI-1 on the tuned grid, ``(n_frames, 72)``.
 
@@ -206,8 +251,16 @@ class TonalFeatures:
     frame_s : float
         Hop between frames, seconds.
     hpcp : numpy.ndarray
-        ``(n_hpcp_frames, 12)`` harmonic pitch class profiles (bin 0 = C on the measured tuning; 93 ms hop)
-        from :mod:`soundforge.analysis.hpcp`, unnormalised; ``(0, 12)`` when no peaks were collected.
+        ``(TUNING_REFERENCES, 12)`` frame-mean harmonic pitch class profile (:mod:`soundforge.analysis.hpcp`,
+        unnormalised) read on each tuning reference of ``hpcp_tunings`` (bin 0 = C); ``(0, 12)`` when no
+        peaks were collected.
+    hpcp_tunings : numpy.ndarray
+        ``(TUNING_REFERENCES,)`` the references, semitones from A4 = 440 Hz: centres of equal slices of
+        the semitone (-0.4, -0.2, 0, 0.2, 0.4).
+    hpcp_weights : numpy.ndarray
+        ``(TUNING_REFERENCES,)`` share of the tonal peaks' magnitude whose deviation from the equal-tempered
+        grid falls in each reference's slice (the tuning histogram, summing to 1): how likely each
+        reference is to be the one the music was played to.
     """
 
     tuning: float
@@ -216,6 +269,8 @@ class TonalFeatures:
     bass: np.ndarray
     frame_s: float
     hpcp: np.ndarray = field(default_factory=lambda: np.zeros((0, 12)))
+    hpcp_tunings: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    hpcp_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
@@ -232,17 +287,22 @@ def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
         Hop between tonal frames, seconds.
     pcp_peaks : tuple of numpy.ndarray, optional
         ``(frequencies_hz, whitened_magnitudes)``, each ``(n_hpcp_frames, n_peaks)``
-        (:meth:`soundforge.analysis.hpcp.PcpPeaks.result`): when given, the HPCP is computed on the
-        measured tuning.
+        (:meth:`soundforge.analysis.hpcp.PcpPeaks.result`): when given, the mean HPCP is computed on each
+        of the :data:`TUNING_REFERENCES` tuning references, weighted by the tuning histogram.
 
     Returns
     -------
     TonalFeatures
     """
     tuning = estimate_tuning(tuning_hist)
-    pcp = np.zeros((0, 12))
+    pcp, refs, weights = np.zeros((0, 12)), np.zeros(0), np.zeros(0)
     if pcp_peaks is not None and pcp_peaks[0].shape[0]:
-        pcp = _hpcp.hpcp(pcp_peaks[0], pcp_peaks[1], reference_hz=float(midi_to_hz(60.0 + tuning)))
+        refs, weights = tuning_references(tuning_hist)
+        # one grid of 12 * k bins from the lowest reference: bin k * pc + g is pitch class pc on reference g
+        # (the weighting window stays one semitone wide on any grid)
+        k = refs.size
+        grid = _hpcp.mean_hpcp(pcp_peaks[0], pcp_peaks[1], reference_hz=float(midi_to_hz(60.0 + refs[0])), size=12 * k)
+        pcp = grid.reshape(12, k).T
     semis = semitone_salience(fine, tuning)
     top = float(semis.max()) if semis.size else 0.0
     comp = np.log1p(100.0 * semis / top) if top > 0 else np.zeros_like(semis)
@@ -258,7 +318,7 @@ def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
     peak = full.max(axis=1, keepdims=True) if full.size else np.zeros((0, 1))
     chroma = np.where(peak > 1e-6, full / np.maximum(peak, 1e-6), 0.0).astype(np.float32)
     return TonalFeatures(tuning=tuning, chroma=chroma, treble=treble.astype(np.float32), bass=bass.astype(np.float32),
-                         frame_s=frame_s, hpcp=pcp)
+                         frame_s=frame_s, hpcp=pcp, hpcp_tunings=refs, hpcp_weights=weights)
 
 
 def chroma_change(chroma: np.ndarray, *, context: int) -> np.ndarray:
@@ -498,10 +558,19 @@ def estimate_key(tonal: TonalFeatures, *, method: str = KEY_METHOD, profile: str
 
 
 def _estimate_key_hpcp(tonal: TonalFeatures, *, profile: str) -> KeyEstimate:
-    pcp = tonal.hpcp
+    pcp, weights = tonal.hpcp, tonal.hpcp_weights
     if pcp.shape[0] == 0 or float(pcp.sum()) <= 0:
         return NO_KEY
-    scores = _hpcp.key_correlations(pcp.mean(axis=0), profile=profile)
+    # the tuning is a nuisance parameter: average the key fit over the references, each weighted by how
+    # much of the music was played to it, rather than trusting one point estimate (a broad or two-peaked
+    # tuning histogram makes the key a near-tie between neighbouring references)
+    if weights.size != pcp.shape[0] or float(weights.sum()) <= 0:
+        weights = np.ones(pcp.shape[0])
+    weights = weights / weights.sum()
+    scores = np.zeros(24)
+    for w, row in zip(weights, pcp, strict=True):
+        if w > 0:
+            scores += w * _hpcp.key_correlations(row, profile=profile)
     major, minor = int(np.argmax(scores[:12])), 12 + int(np.argmax(scores[12:]))
     best = major if scores[major] > scores[minor] else minor      # Essentia: minor wins ties
     second = float(np.max(np.delete(scores, best)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from soundforge.analysis import analyze, tonal
+from soundforge.analysis import analyze, hpcp, tonal
 
 from .synth import cadence, harmonic_tone
 
@@ -77,6 +77,37 @@ def test_estimate_key_handles_empty_input() -> None:
                                 bass=np.zeros((0, 12)), frame_s=0.1)
     key = tonal.estimate_key(empty)
     assert (key.index, key.confidence) == (-1, 0.0)
+
+
+def test_tuning_references_share_out_the_histogram() -> None:
+    hist = np.zeros(100)
+    hist[3] = 2.0            # -0.465 semitone: the first slice
+    hist[55] = 6.0           # +0.055: the slice around 440 Hz
+    refs, weights = tonal.tuning_references(hist)
+    np.testing.assert_allclose(refs, [-0.4, -0.2, 0.0, 0.2, 0.4])
+    np.testing.assert_allclose(weights, [0.25, 0.0, 0.75, 0.0, 0.0])
+    _, empty = tonal.tuning_references(np.zeros(100))
+    np.testing.assert_allclose(empty, [0.0, 0.0, 1.0, 0.0, 0.0])      # nothing heard: read at 440 Hz
+    with pytest.raises(ValueError, match="not a multiple of k=5"):
+        tonal.tuning_references(np.ones(101))
+
+
+def test_key_is_the_fit_averaged_over_tuning_references() -> None:
+    """Each reference's key fit counts in proportion to how much of the music was played to it."""
+    c_major = np.array(hpcp.PROFILES["krumhansl"][0])   # read on one reference: C major
+    b_major = np.roll(c_major, -1)                       # the same notes read a semitone low on another
+
+    def key(weights: list[float]) -> tonal.KeyEstimate:
+        tf = tonal.TonalFeatures(tuning=0.0, chroma=np.zeros((0, 12)), treble=np.zeros((0, 12)),
+                                 bass=np.zeros((0, 12)), frame_s=0.1, hpcp=np.stack([b_major, c_major]),
+                                 hpcp_tunings=np.array([-0.4, 0.4]), hpcp_weights=np.array(weights))
+        return tonal.estimate_key(tf)
+
+    assert tonal.KEY_NAMES[key([0.3, 0.7]).index] == "C major"
+    assert tonal.KEY_NAMES[key([0.7, 0.3]).index] == "B major"
+    mixed = key([0.5, 0.5])
+    expected = (hpcp.key_correlations(b_major) + hpcp.key_correlations(c_major)) / 2
+    np.testing.assert_allclose(mixed.scores, expected)
 
 
 def test_chroma_change_peaks_where_the_chord_changes() -> None:
