@@ -256,7 +256,8 @@ class TonalFeatures:
         peaks were collected.
     hpcp_tunings : numpy.ndarray
         ``(TUNING_REFERENCES,)`` the references, semitones from A4 = 440 Hz: centres of equal slices of
-        the semitone (-0.4, -0.2, 0, 0.2, 0.4).
+        the semitone (-0.4, -0.2, 0, 0.2, 0.4), each moved by a semitone where that brings it within half
+        a semitone of ``tuning`` (so that all of them name the pitch classes alike).
     hpcp_weights : numpy.ndarray
         ``(TUNING_REFERENCES,)`` share of the tonal peaks' magnitude whose deviation from the equal-tempered
         grid falls in each reference's slice (the tuning histogram, summing to 1): how likely each
@@ -303,6 +304,12 @@ def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
         k = refs.size
         grid = _hpcp.mean_hpcp(pcp_peaks[0], pcp_peaks[1], reference_hz=float(midi_to_hz(60.0 + refs[0])), size=12 * k)
         pcp = grid.reshape(12, k).T
+        # Unwrap around the measured tuning: a reference more than half a semitone from it names every pitch
+        # class one semitone off (music 45 cents flat, read on the +40 cents reference, is a semitone low), so
+        # it is moved by a semitone to the same physical grid with continuous names: HPCP_{r-1}[pc] = HPCP_r[pc-1].
+        shift = np.round(refs - tuning).astype(int)
+        pcp = np.stack([np.roll(row, int(n)) for row, n in zip(pcp, shift, strict=True)])
+        refs = refs - shift
     semis = semitone_salience(fine, tuning)
     top = float(semis.max()) if semis.size else 0.0
     comp = np.log1p(100.0 * semis / top) if top > 0 else np.zeros_like(semis)

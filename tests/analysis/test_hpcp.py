@@ -131,6 +131,27 @@ def test_tuning_moves_the_hpcp_reference() -> None:
     assert tonal.estimate_key(tf).index == 7
 
 
+def _two_tunings(tonic: int, *, melody_cents: float, pad_cents: float) -> np.ndarray:
+    """A major scale over its tonic triad, the scale and the pad tuned apart."""
+    steps = (0, 2, 4, 5, 7, 9, 11, 12)
+    notes = [harmonic_tone(60 + tonic + s + melody_cents / 100, 0.5, sr=SR, decay=2.0) for s in steps]
+    pad = sum(harmonic_tone(48 + tonic + i + pad_cents / 100, 4.0, sr=SR, decay=0.2) for i in (0, 4, 7))
+    y = np.concatenate(notes) + 0.5 * pad
+    return (0.2 * y / np.abs(y).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize("tonic", [0, 5, 7])
+def test_tunings_either_side_of_the_semitone_boundary_name_the_same_key(tonic: int) -> None:
+    """A scale 58 cents flat over a pad 40 cents flat: the tuning histogram straddles -50 cents, so part of
+    it falls in the +40 cents slice, which names every pitch class a semitone low unless it is unwrapped."""
+    tf = _tonal(_two_tunings(tonic, melody_cents=-58.0, pad_cents=-40.0))
+    assert tf.tuning == pytest.approx(-0.47, abs=0.04)
+    assert tf.hpcp_weights[-1] > 0.3                       # the wrapped part of the histogram
+    assert tf.hpcp_tunings[-1] == pytest.approx(-0.6)      # read as 60 cents flat, not 40 sharp
+    assert (np.abs(tf.hpcp_tunings - tf.tuning) <= 0.5).all()
+    assert tonal.KEY_NAMES[tonal.estimate_key(tf).index] == f"{NAMES[tonic]} major"
+
+
 @pytest.mark.parametrize("colour", ["white", "pink"])
 def test_noise_gets_no_key(colour: str) -> None:
     rng = np.random.default_rng(3)
