@@ -23,9 +23,11 @@ reference by 5-10 cents flips near-tie keys between a key and its parallel,
 relative or fifth. Since analyzer v11 the key fit is therefore averaged over
 :data:`TUNING_REFERENCES` references spread over the semitone, each weighted by
 the share of the tonal peaks' magnitude played nearest to it
-(:func:`tuning_references`): model averaging over the tuning rather than a
-choice of one. Nothing is fitted; where the histogram is sharp (most
-recordings, every synthetic song) the result is the point estimate's.
+(:func:`tuning_references`) and unwrapped to within half a semitone of the
+measured tuning so that all name the pitch classes alike: model averaging over
+the tuning rather than a choice of one. Nothing is fitted; where the histogram
+is sharp (most recordings, every synthetic song) the result is the point
+estimate's.
 
 Analyzer v2's estimator stays available as ``method="chroma"``:
 
