@@ -1,6 +1,7 @@
 """Key estimators side by side on the key-annotated clips of the real set (MIREX weighted score).
 
     python benchmarks/key_variants.py benchmarks/data/real [--cache benchmarks/data/cache] [--family gtzan]
+    python benchmarks/key_variants.py benchmarks/data/real --detune -35      # the same clips 35 cents flat
 
 Each clip (cut as ``analysis_accuracy.py`` cuts it: 45 s from 15 s in, excerpts read from the cache)
 goes once through the shared front end; every variant is scored from that pass:
@@ -40,17 +41,28 @@ from soundforge.analysis import frontend, hpcp, tonal  # noqa: E402
 VARIANTS = ("chroma", "hpcp", "hpcp-tuned", "hpcp440", "hpcp36", "gomez", "hpcp+tonic")
 
 
-def _front(path: Path) -> frontend.FrontEndResult:
-    src = frontend.blocks_from(path, sr=None)
+def _front(path: Path, *, detune_cents: float = 0.0) -> frontend.FrontEndResult:
+    if detune_cents:
+        # play it 2 ** (cents / 1200) faster: resample to a lower rate and read it at the original one
+        import soxr
+
+        from soundforge import audio
+
+        decoded = audio.load(path, sr=None, mono=True)
+        rate = decoded.sample_rate
+        y = soxr.resample(decoded.samples.reshape(-1), rate, rate / 2 ** (detune_cents / 1200)).astype(np.float32)
+        src = frontend.blocks_from(y, sr=rate)
+    else:
+        src = frontend.blocks_from(path, sr=None)
     front = frontend.FrontEnd(sample_rate=src.sample_rate, channels=src.channels, timbre=False, loudness=False)
     for block in src.blocks:
         front.push(block)
     return front.finish()
 
 
-def keys(path: Path) -> dict[str, str]:
-    """Key label per variant for one file."""
-    fe = _front(path)
+def keys(path: Path, *, detune_cents: float = 0.0) -> dict[str, str]:
+    """Key label per variant for one file, optionally detuned by ``detune_cents`` (pitch and tempo)."""
+    fe = _front(path, detune_cents=detune_cents)
     tonal_s = frontend.TONAL_HOP / frontend.TONAL_SR
     tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s, pcp_peaks=fe.pcp_peaks)
     freqs, mags = fe.pcp_peaks
@@ -86,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", default="")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--detune", type=float, default=0.0,
+                        help="play every clip this many cents sharp (negative: flat) by resampling; clips whose "
+                             "measured tuning would cross half a semitone are scored too (their label then names "
+                             "a key a semitone from what is played)")
     args = parser.parse_args(argv)
     clips = [c for c in read_real(args.corpus) if c["key"]]
     if args.family:
@@ -95,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for clip in clips:
         clip = excerpt(clip, seconds=45.0, start=15.0, folder=args.cache / "excerpts")
-        est = keys(clip["path"])
+        est = keys(clip["path"], detune_cents=args.detune)
         fam = _family(clip["collection"])
         for v in VARIANTS:
             s = float(mir_eval.key.weighted_score(clip["key"], est[v]))
