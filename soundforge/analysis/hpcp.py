@@ -32,8 +32,8 @@ Two differences with Essentia: the reference frequency is not one number
 (``KeyExtractor`` takes it as a parameter, 440 Hz by default) but five
 references across the semitone, over which :mod:`soundforge.analysis.tonal`
 averages the key correlations weighted by the measured tuning histogram (one
-:func:`mean_hpcp` on a 60-bin grid reads all five); and pitch class 0 is C
-rather than A.
+:func:`mean_hpcp` on a 60-bin grid reads all five; each is unwrapped to within
+half a semitone of the measured tuning); and pitch class 0 is C rather than A.
 
 References
 ----------

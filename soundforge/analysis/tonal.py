@@ -26,8 +26,8 @@ the share of the tonal peaks' magnitude played nearest to it
 (:func:`tuning_references`) and unwrapped to within half a semitone of the
 measured tuning so that all name the pitch classes alike: model averaging over
 the tuning rather than a choice of one. Nothing is fitted; where the histogram
-is sharp (most recordings, every synthetic song) the result is the point
-estimate's.
+is sharp (most recordings, every synthetic song) nearly all the weight falls on
+the one or two references nearest the measured tuning.
 
 Analyzer v2's estimator stays available as ``method="chroma"``:
 
