@@ -7,9 +7,10 @@ Each clip (cut as ``analysis_accuracy.py`` cuts it: 45 s from 15 s in, excerpts 
 goes once through the shared front end; every variant is scored from that pass:
 
 * ``chroma``: analyzer v2's treble-chroma estimator (``estimate_key(method="chroma")``);
-* ``hpcp``: the default (``method="hpcp"``, analyzer v11): the Essentia KeyExtractor port with its defaults
+* ``hpcp``: the default (``method="hpcp"``, analyzer v12): the Essentia KeyExtractor port with its defaults
   and bgate profiles, its key correlations averaged over five tuning references weighted by the tuning
-  histogram;
+  histogram times the concert-pitch prior (``tonal.concert_pitch_prior``);
+* ``hpcp-noprior``: the same weighted by the tuning histogram alone (analyzer v11);
 * ``hpcp-tuned``: the same read on the one measured tuning (analyzer v3-v10);
 * ``hpcp440``: the same referenced to A = 440 Hz, as KeyExtractor runs by default;
 * ``hpcp36``: 36-bin HPCP (KeyExtractor hpcpSize=36, with its average detuning correction);
@@ -38,7 +39,7 @@ from analysis_accuracy import _family, excerpt, read_real  # noqa: E402
 
 from soundforge.analysis import frontend, hpcp, tonal  # noqa: E402
 
-VARIANTS = ("chroma", "hpcp", "hpcp-tuned", "hpcp440", "hpcp36", "gomez", "hpcp+tonic")
+VARIANTS = ("chroma", "hpcp", "hpcp-noprior", "hpcp-tuned", "hpcp440", "hpcp36", "gomez", "hpcp+tonic")
 
 
 def _front(path: Path, *, detune_cents: float = 0.0) -> frontend.FrontEndResult:
@@ -75,6 +76,9 @@ def keys(path: Path, *, detune_cents: float = 0.0) -> dict[str, str]:
 
     out["chroma"] = tonal.KEY_NAMES[tonal.estimate_key(tf, method="chroma").index]
     out["hpcp"] = tonal.KEY_NAMES[tonal.estimate_key(tf, method="hpcp").index]
+    plain = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s, pcp_peaks=fe.pcp_peaks,
+                                 concert_pitch_hz=None)
+    out["hpcp-noprior"] = tonal.KEY_NAMES[tonal.estimate_key(plain, method="hpcp").index]
     base = hpcp.key_correlations(hpcp.mean_hpcp(freqs, mags, reference_hz=c_ref))
     out["hpcp-tuned"] = name(base)
     p440 = hpcp.hpcp(freqs, mags, reference_hz=float(tonal.midi_to_hz(60.0)))

@@ -31,9 +31,10 @@ default parameters (read from Essentia's sources: ``keyextractor.cpp``,
 Two differences with Essentia: the reference frequency is not one number
 (``KeyExtractor`` takes it as a parameter, 440 Hz by default) but five
 references across the semitone, over which :mod:`soundforge.analysis.tonal`
-averages the key correlations weighted by the measured tuning histogram (one
-:func:`mean_hpcp` on a 60-bin grid reads all five; each is unwrapped to within
-half a semitone of the measured tuning); and pitch class 0 is C rather than A.
+averages the key correlations weighted by the measured tuning histogram and a
+prior over concert pitch (one :func:`mean_hpcp` on a 60-bin grid reads all
+five; each is unwrapped to within half a semitone of the measured tuning); and
+pitch class 0 is C rather than A.
 
 References
 ----------

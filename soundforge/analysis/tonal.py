@@ -25,9 +25,18 @@ relative or fifth. Since analyzer v11 the key fit is therefore averaged over
 the share of the tonal peaks' magnitude played nearest to it
 (:func:`tuning_references`) and unwrapped to within half a semitone of the
 measured tuning so that all name the pitch classes alike: model averaging over
-the tuning rather than a choice of one. Nothing is fitted; where the histogram
-is sharp (most recordings, every synthetic song) nearly all the weight falls on
-the one or two references nearest the measured tuning.
+the tuning rather than a choice of one. Where the histogram is sharp (most
+recordings, every synthetic song) nearly all the weight falls on the one or two
+references nearest the measured tuning.
+
+Since analyzer v12 the histogram's shares are multiplied by a prior over
+concert pitch (:func:`concert_pitch_prior`): uniform over 435-450 Hz, the range
+of A4 in music recorded since about 1950 (Briner, quoted by Lerch 2006). A broad
+histogram (voices, bent guitar strings, inharmonic drum partials) then no longer
+moves the reading to references that recorded music is rarely tuned to, while a
+recording played wholly outside the range (tape transfers 45 cents flat) keeps
+the histogram's own weights: a reference up to 30 cents from the music still
+names its pitch classes. Nothing here is fitted to any data of this project.
 
 Analyzer v2's estimator stays available as ``method="chroma"``:
 
@@ -65,8 +74,9 @@ import numpy as np
 from . import hpcp as _hpcp
 
 __all__ = ["FINE", "KEY_METHOD", "KEY_METHODS", "KEY_NAMES", "MIDI_HI", "MIDI_LO", "PITCH_CLASSES", "TONAL_LIFT_DB",
-           "KeyEstimate", "PitchSalience", "TUNING_REFERENCES", "TonalFeatures", "chords", "chroma_change",
-           "estimate_key", "estimate_tuning", "harmonic_change", "tonal_features", "tuning_references"]
+           "CONCERT_PITCH_HZ", "KeyEstimate", "PitchSalience", "TUNING_REFERENCES", "TonalFeatures", "chords",
+           "chroma_change", "concert_pitch_prior", "estimate_key", "estimate_tuning", "harmonic_change",
+           "tonal_features", "tuning_references"]
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 """Pitch-class names used for keys and chroma (sharps, as in the issue's key_tonic list)."""
@@ -225,6 +235,42 @@ def tuning_references(hist: np.ndarray, *, k: int = TUNING_REFERENCES) -> tuple[
     return refs, mass / mass.sum()
 
 
+CONCERT_PITCH_HZ = (435.0, 450.0)
+"""Range of concert pitch (A4) in music recorded since about 1950, Hz: 440 Hz -5 / +10 Hz, i.e. -19.7 to
++39.1 cents (Briner, as quoted in Lerch 2006, "On the requirement of automatic tuning frequency
+estimation", ISMIR). The prior of :func:`concert_pitch_prior`; not fitted to any data of this project."""
+
+
+def concert_pitch_prior(references: np.ndarray, *, width: float,
+                        range_hz: tuple[float, float] = CONCERT_PITCH_HZ) -> np.ndarray:
+    """How plausible each tuning reference is a priori: the share of its slice inside ``range_hz``.
+
+    A uniform prior over the published range of concert pitch (:data:`CONCERT_PITCH_HZ`), integrated over
+    each reference's slice of the semitone.
+
+    Parameters
+    ----------
+    references : numpy.ndarray
+        ``(k,)`` slice centres, semitones from A4 = 440 Hz (after unwrapping they may lie outside -0.5..0.5).
+    width : float
+        Width of each slice, semitones (``1 / k`` for :func:`tuning_references`).
+    range_hz : tuple of float
+        Lowest and highest plausible A4, Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k,)`` values in [0, 1].
+    """
+    lo_hz, hi_hz = range_hz
+    if not 0 < lo_hz < hi_hz or width <= 0:
+        raise ValueError(f"range_hz={range_hz!r} and width={width!r}: need 0 < low < high and width > 0")
+    lo, hi = 12 * np.log2(lo_hz / 440.0), 12 * np.log2(hi_hz / 440.0)
+    refs = np.asarray(references, dtype=float)
+    inside = np.minimum(refs + width / 2, hi) - np.maximum(refs - width / 2, lo)
+    return np.clip(inside / width, 0.0, 1.0)
+
+
 def semitone_salience(fine: np.ndarray, tuning: float) -> np.ndarray:
     """Salience of the semitones MIDI_LO..MIDI_HI-1 on the tuned grid, ``(n_frames, 72)``.
 
@@ -261,9 +307,11 @@ class TonalFeatures:
         the semitone (-0.4, -0.2, 0, 0.2, 0.4), each moved by a semitone where that brings it within half
         a semitone of ``tuning`` (so that all of them name the pitch classes alike).
     hpcp_weights : numpy.ndarray
-        ``(TUNING_REFERENCES,)`` share of the tonal peaks' magnitude whose deviation from the equal-tempered
-        grid falls in each reference's slice (the tuning histogram, summing to 1): how likely each
-        reference is to be the one the music was played to.
+        ``(TUNING_REFERENCES,)`` how likely each reference is to be the one the music was played to, summing
+        to 1: the share of the tonal peaks' magnitude whose deviation from the equal-tempered grid falls in
+        its slice (the tuning histogram, :func:`tuning_references`) times the concert-pitch prior
+        (:func:`concert_pitch_prior`), renormalised; the shares alone where no reference with any share
+        lies in the prior's range.
     """
 
     tuning: float
@@ -277,7 +325,8 @@ class TonalFeatures:
 
 
 def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
-                   pcp_peaks: tuple[np.ndarray, np.ndarray] | None = None) -> TonalFeatures:
+                   pcp_peaks: tuple[np.ndarray, np.ndarray] | None = None,
+                   concert_pitch_hz: tuple[float, float] | None = CONCERT_PITCH_HZ) -> TonalFeatures:
     """Tuning and chroma from the front end's pitch salience (see :class:`PitchSalience`).
 
     Parameters
@@ -291,12 +340,18 @@ def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
     pcp_peaks : tuple of numpy.ndarray, optional
         ``(frequencies_hz, whitened_magnitudes)``, each ``(n_hpcp_frames, n_peaks)``
         (:meth:`soundforge.analysis.hpcp.PcpPeaks.result`): when given, the mean HPCP is computed on each
-        of the :data:`TUNING_REFERENCES` tuning references, weighted by the tuning histogram.
+        of the :data:`TUNING_REFERENCES` tuning references, weighted by the tuning histogram and the
+        concert-pitch prior.
+    concert_pitch_hz : tuple of float or None
+        Range of A4 the prior allows, Hz (:func:`concert_pitch_prior`); ``None`` weighs the references by the
+        tuning histogram alone (analyzer v11), e.g. for recordings known to be played far from 440 Hz.
 
     Returns
     -------
     TonalFeatures
     """
+    if concert_pitch_hz is not None:
+        concert_pitch_prior(np.zeros(1), width=1.0, range_hz=concert_pitch_hz)      # fail before any work
     tuning = estimate_tuning(tuning_hist)
     pcp, refs, weights = np.zeros((0, 12)), np.zeros(0), np.zeros(0)
     if pcp_peaks is not None and pcp_peaks[0].shape[0]:
@@ -312,6 +367,12 @@ def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
         shift = np.round(refs - tuning).astype(int)
         pcp = np.stack([np.roll(row, int(n)) for row, n in zip(pcp, shift, strict=True)])
         refs = refs - shift
+        # Where the histogram is broad its spread says little about the reference (partials of voices, bent
+        # guitars, inharmonic drums): weigh it against how concert pitch is set in recorded music.
+        if concert_pitch_hz is not None:
+            posterior = weights * concert_pitch_prior(refs, width=1.0 / k, range_hz=concert_pitch_hz)
+            if float(posterior.sum()) > 0:
+                weights = posterior / posterior.sum()
     semis = semitone_salience(fine, tuning)
     top = float(semis.max()) if semis.size else 0.0
     comp = np.log1p(100.0 * semis / top) if top > 0 else np.zeros_like(semis)

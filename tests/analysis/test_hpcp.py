@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -18,12 +20,12 @@ def _peaks(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return fe.finish().pcp_peaks
 
 
-def _tonal(y: np.ndarray) -> tonal.TonalFeatures:
+def _tonal(y: np.ndarray, **kwargs: Any) -> tonal.TonalFeatures:
     fe = frontend.FrontEnd(sample_rate=SR, channels=1, timbre=False, loudness=False)
     fe.push(y[None, :])
     r = fe.finish()
     return tonal.tonal_features(r.pitch, r.tuning_hist, frame_s=frontend.TONAL_HOP / frontend.TONAL_SR,
-                                pcp_peaks=r.pcp_peaks)
+                                pcp_peaks=r.pcp_peaks, **kwargs)
 
 
 def test_spectral_peaks_find_a_sinusoid_to_a_fraction_of_a_bin() -> None:
@@ -146,10 +148,39 @@ def test_tunings_either_side_of_the_semitone_boundary_name_the_same_key(tonic: i
     it falls in the +40 cents slice, which names every pitch class a semitone low unless it is unwrapped."""
     tf = _tonal(_two_tunings(tonic, melody_cents=-58.0, pad_cents=-40.0))
     assert tf.tuning == pytest.approx(-0.47, abs=0.04)
-    assert tf.hpcp_weights[-1] > 0.3                       # the wrapped part of the histogram
     assert tf.hpcp_tunings[-1] == pytest.approx(-0.6)      # read as 60 cents flat, not 40 sharp
     assert (np.abs(tf.hpcp_tunings - tf.tuning) <= 0.5).all()
+    # the unwrapped reading names the scale's own pitch classes: its strongest bins are tonic-triad tones
+    strongest = set(np.argsort(tf.hpcp[-1])[-3:].tolist())
+    assert strongest <= {(tonic + i) % 12 for i in (0, 2, 4, 5, 7, 9, 11)}
     assert tonal.KEY_NAMES[tonal.estimate_key(tf).index] == f"{NAMES[tonic]} major"
+    # and the key is the same with the histogram alone (no concert-pitch prior), the wrapped slice included
+    plain = _tonal(_two_tunings(tonic, melody_cents=-58.0, pad_cents=-40.0), concert_pitch_hz=None)
+    assert plain.hpcp_weights[-1] > 0.3
+    assert tonal.KEY_NAMES[tonal.estimate_key(plain).index] == f"{NAMES[tonic]} major"
+
+
+@pytest.mark.parametrize("cents", [-40.0, -45.0, 35.0, 45.0])
+def test_concert_pitch_prior_never_costs_a_detuned_scale_its_key(cents: float) -> None:
+    """Music outside 435-450 Hz keeps its key: where part of the histogram lies in the published range the
+    reading moves there (a reference 20 cents off names the same pitch classes), and where none does the
+    histogram alone decides."""
+    y = _scale(7, "major", cents=cents)
+    tf, plain = _tonal(y), _tonal(y, concert_pitch_hz=None)
+    prior = tonal.concert_pitch_prior(tf.hpcp_tunings, width=1.0 / tonal.TUNING_REFERENCES)
+    posterior = plain.hpcp_weights * prior
+    if float(posterior.sum()) > 0:
+        np.testing.assert_allclose(tf.hpcp_weights, posterior / posterior.sum())
+        assert float(tf.hpcp_weights[prior == 0].sum()) == 0.0
+    else:
+        np.testing.assert_allclose(tf.hpcp_weights, plain.hpcp_weights)
+    assert tonal.KEY_NAMES[tonal.estimate_key(tf).index] == "G major"
+    assert tonal.KEY_NAMES[tonal.estimate_key(plain).index] == "G major"
+
+
+def test_tonal_features_refuse_an_impossible_concert_pitch_range() -> None:
+    with pytest.raises(ValueError, match="need 0 < low < high"):
+        _tonal(_scale(0, "major"), concert_pitch_hz=(450.0, 430.0))
 
 
 @pytest.mark.parametrize("colour", ["white", "pink"])

@@ -92,6 +92,21 @@ def test_tuning_references_share_out_the_histogram() -> None:
         tonal.tuning_references(np.ones(101))
 
 
+def test_concert_pitch_prior_is_the_share_of_each_slice_in_the_published_range() -> None:
+    """435-450 Hz is -19.7 to +39.1 cents: the -20 cents slice is half inside, the +40 cents slice nearly half."""
+    lo, hi = 1200 * np.log2(435 / 440), 1200 * np.log2(450 / 440)
+    prior = tonal.concert_pitch_prior(np.array([-0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6]), width=0.2)
+    np.testing.assert_allclose(prior, [0.0, 0.0, (-10 - lo) / 20, 1.0, 1.0, (hi - 30) / 20, 0.0])
+    # unwrapped references are judged where they now read A4: -0.6 is 425 Hz, not the +0.4 it came from
+    assert tonal.concert_pitch_prior(np.array([-0.6]), width=0.2)[0] == 0.0
+    wide = tonal.concert_pitch_prior(np.array([0.0]), width=0.2, range_hz=(400.0, 480.0))
+    np.testing.assert_allclose(wide, [1.0])
+    with pytest.raises(ValueError, match="need 0 < low < high"):
+        tonal.concert_pitch_prior(np.array([0.0]), width=0.2, range_hz=(450.0, 435.0))
+    with pytest.raises(ValueError, match="width=0"):
+        tonal.concert_pitch_prior(np.array([0.0]), width=0)
+
+
 def test_key_is_the_fit_averaged_over_tuning_references() -> None:
     """Each reference's key fit counts in proportion to how much of the music was played to it."""
     c_major = np.array(hpcp.PROFILES["krumhansl"][0])   # read on one reference: C major
