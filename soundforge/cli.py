@@ -50,6 +50,7 @@ SHELL_WORDS: tuple[tuple[str, str], ...] = (
     (r"ws\.export\(([^)]*)\)", "soundforge export \\1"),
     (r"\ballow_download=True", "--allow-download"),
     (r"\bforce=True", "--force"),
+    (r"\bconcert_pitch_prior=False", "--no-concert-pitch-prior"),
     (r"\bmodel=(?:'([^']*)'|\"([^\"]*)\")", "--model \\1\\2"),
     (r"\bfeatures=", "--features "),
     (r"\bworkers=", "--workers "),
@@ -172,7 +173,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     groups = [g.strip() for g in args.features.split(",")] if args.features else None
     result = ws.analyze(args.track_ids or None, features=groups, force=args.force, workers=args.workers,
-                        timeout=args.timeout)
+                        timeout=args.timeout, concert_pitch_prior=not args.no_concert_pitch_prior)
     if not len(result):
         print(f"Nothing to analyse: the workspace {ws.root} has no audio yet. Import or download tracks first.")
         return 0
@@ -431,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated feature groups: loudness, rhythm, tonal, timbre, structure, descriptors "
                         "(default: all)")
     p.add_argument("--force", action="store_true", help="analyse again tracks already analysed")
+    p.add_argument("--no-concert-pitch-prior", action="store_true",
+                   help="read the key without the prior that concert pitch lies in 435-450 Hz: for recordings "
+                        "known to be far from 440 Hz (off-speed tape transfers, historical tunings)")
     _add_run_options(p)
     p.set_defaults(func=cmd_analyze)
 

@@ -359,14 +359,14 @@ class Workspace:
 
     def analyze(self, tracks: Any = None, *, features: Iterable[str] | None = None, workers: int | None = None,
                 timeout: float | None = None, force: bool = False, progress: Progress = "auto",
-                errors: str = "record", executor: Any = None) -> Any:
+                errors: str = "record", executor: Any = None, concert_pitch_prior: bool = True) -> Any:
         """Analyse tracks: tempo, beats, key, loudness, timbre, structure and descriptors.
 
         Each track's audio is analysed in a worker process with
         :func:`soundforge.analysis.analyze`; its scalars go to the ``analyses``
         table (JSON object ``features``, analyzer version, parameters and their
         hash) and to ``analysis/<track_id>/v1.json``, its frame-level series to
-        ``v1.npz`` (``v1-<hash>`` for a non-default feature set). Tracks already
+        ``v1.npz`` (``v1-<hash>`` for non-default parameters). Tracks already
         analysed with the same parameters and the same audio are ``skipped``.
 
         Parameters
@@ -390,6 +390,11 @@ class Workspace:
         executor : str, Executor or distributed.Client, optional
             Where the work runs (default: the workspace's, else the stage's own); see
             :class:`~soundforge.stages.base.RunOptions`.
+        concert_pitch_prior : bool
+            Weigh the key's tuning references against the published range of concert pitch
+            (A4 = 435-450 Hz; default). ``False`` for recordings known to be far from 440 Hz (tape
+            transfers at the wrong speed, historical tunings); a different parameter set, saved as
+            ``<version>-<hash>`` beside the default analysis.
 
         Returns
         -------
@@ -410,10 +415,11 @@ class Workspace:
         if features is not None:
             features = check.strings(features, name="features", call=call,
                                      what="a feature group or a list of them (soundforge.analysis.FEATURE_GROUPS)")
+        prior = check.boolean(concert_pitch_prior, name="concert_pitch_prior", call=call)
         check.run_options(call=call, workers=workers, timeout=timeout, force=force, progress_=progress, errors=errors)
         return self.run(analyses.STAGE, RunOptions(workers=workers, timeout=timeout, force=force,
                                                    progress=progress, errors=errors, executor=executor),
-                        tracks=tracks, features=features)
+                        tracks=tracks, features=features, concert_pitch_prior=prior)
 
     def separate(self, tracks: Any = None, *, model: str = "auto", device: str = "auto",
                  workers: int | None = None, timeout: float | None = None, force: bool = False,

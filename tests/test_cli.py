@@ -108,6 +108,8 @@ def test_python_words_become_flags() -> None:
     assert to_shell("run ws.separate('abc') first; ws.import_audio / ws.download") == \
         "run soundforge separate abc first; soundforge import PATH / soundforge download"
     assert to_shell("force=True analyses again") == "--force analyses again"
+    assert to_shell("use ws.analyze(concert_pitch_prior=False) for off-speed tapes") == \
+        "use soundforge analyze --no-concert-pitch-prior for off-speed tapes"
 
 
 def test_python_dash_m_and_demo(tmp_path: Path) -> None:

@@ -91,16 +91,16 @@ def _resolve(features: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(g for g in FEATURE_GROUPS if g in wanted)
 
 
-def analysis_params(features: Iterable[str] | None = None) -> dict[str, Any]:
+def analysis_params(features: Iterable[str] | None = None, *, concert_pitch_prior: bool = True) -> dict[str, Any]:
     """The parameters an analysis runs with (recorded with every result; their hash keys the catalog)."""
     return {"features": list(_resolve(features)), "sr": frontend.ANALYSIS_SR, "n_fft": frontend.N_FFT,
             "hop": frontend.HOP, "tonal_sr": frontend.TONAL_SR, "tonal_n_fft": frontend.TONAL_N_FFT,
-            "tonal_hop": frontend.TONAL_HOP}
+            "tonal_hop": frontend.TONAL_HOP, "concert_pitch_prior": bool(concert_pitch_prior)}
 
 
 def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
             features: Iterable[str] | None = None, max_duration_s: float | None = None,
-            on_progress: ProgressFn | None = None) -> Analysis:
+            on_progress: ProgressFn | None = None, concert_pitch_prior: bool = True) -> Analysis:
     """Analyse a file or an array: tempo, beats, key, loudness, timbre, structure and descriptors.
 
     The audio is decoded once (block by block, so hour-long files stay within ~1 GB), one STFT
@@ -120,6 +120,11 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
         Longest accepted file, seconds (default: :func:`soundforge.audio.probe`'s limit).
     on_progress : callable, optional
         ``on_progress(percent, message)`` after every decoded block and analysis step.
+    concert_pitch_prior : bool
+        Weigh the key's tuning references against the published range of concert pitch, A4 = 435-450 Hz
+        (default; :func:`soundforge.analysis.tonal.concert_pitch_prior`). ``False`` weighs them by the
+        tuning histogram alone: for recordings known to be played far from 440 Hz (tape transfers at the
+        wrong speed, historical tunings), where the prior costs accuracy (docs/analysis.md, Key).
 
     Returns
     -------
@@ -155,6 +160,7 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
                                  what="a feature group or a list of them (FEATURE_GROUPS)")
     check.seconds(max_duration_s, name="max_duration_s", call=call)
     check.callable_or_none(on_progress, name="on_progress", call=call)
+    prior = check.boolean(concert_pitch_prior, name="concert_pitch_prior", call=call)
     groups = _resolve(features)
     report = on_progress or (lambda percent, message: None)
     src = frontend.blocks_from(path_or_array, sr=sr, max_duration_s=max_duration_s)
@@ -172,15 +178,15 @@ def analyze(path_or_array: str | Path | np.ndarray, *, sr: int | None = None,
         raise too_short(source or "The audio array", front.frames_in / rate, path=path)
     fe = front.finish()
     report(90.0, "rhythm, key and structure")
-    feats, series, segments = _features(fe, groups)
+    feats, series, segments = _features(fe, groups, concert_pitch_prior=prior)
     report(100.0, "done")
     feats = {k: feats[k] for k in FEATURES if k in feats}
     check_finite(feats, source=source)
     return Analysis(features=feats, series=series, segments=tuple(segments), version=ANALYZER_VERSION,
-                    params=analysis_params(groups), source=source)
+                    params=analysis_params(groups, concert_pitch_prior=prior), source=source)
 
 
-def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
+def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...], *, concert_pitch_prior: bool = True
               ) -> tuple[dict[str, Any], dict[str, np.ndarray], list[structure.Segment]]:
     fps = frontend.ANALYSIS_SR / frontend.HOP
     tonal_s = frontend.TONAL_HOP / frontend.TONAL_SR
@@ -190,7 +196,8 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...]
     silent, quiet = _silence(fe.level_db, loudest_channel_db=fe.loudest_channel_db)
     tf = None
     if "tonal" in groups:
-        tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s, pcp_peaks=fe.pcp_peaks)
+        tf = tonal.tonal_features(fe.pitch, fe.tuning_hist, frame_s=tonal_s, pcp_peaks=fe.pcp_peaks,
+                                  concert_pitch_hz=tonal.CONCERT_PITCH_HZ if concert_pitch_prior else None)
         step = round(frontend.TONAL_HOP / frontend.TONAL_SR * fps)          # analysis frames per pitch frame
         centres = np.minimum(np.arange(fe.tonal_prominence.size) * step, max(quiet.size - 1, 0))
         quiet_pitch = quiet[centres] if quiet.size else None

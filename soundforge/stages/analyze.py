@@ -47,11 +47,11 @@ COLUMNS: dict[str, str] = {**feature_columns(), "version": "string", "params_has
 the audio's length), then the analyzer version, parameters hash and the saved files."""
 
 
-def stage_params(features: Iterable[str] | None) -> dict[str, Any]:
+def stage_params(features: Iterable[str] | None, *, concert_pitch_prior: bool = True) -> dict[str, Any]:
     """Parameters of a run (what the params hash covers): analysis parameters plus analyzer version."""
     from ..analysis.analyzer import ANALYZER_VERSION, analysis_params
 
-    return {**analysis_params(features), "version": ANALYZER_VERSION}
+    return {**analysis_params(features, concert_pitch_prior=concert_pitch_prior), "version": ANALYZER_VERSION}
 
 
 def analysis_stem(params: Mapping[str, Any]) -> tuple[str, str]:
@@ -112,7 +112,7 @@ def analyze_item(job: AnalyzeJob, ctx: ItemContext) -> AnalyzeResult:
     params = dict(job.params)
     stem, digest = analysis_stem(params)
     result = analyze(job.audio_path, features=params["features"], max_duration_s=job.max_duration_s,
-                     on_progress=ctx.report)
+                     on_progress=ctx.report, concert_pitch_prior=bool(params.get("concert_pitch_prior", True)))
     storage = job.storage
     json_final = storage.analysis_path(job.track_id, stem, "json")
     npz_final = storage.analysis_path(job.track_id, stem, "npz")
@@ -228,13 +228,13 @@ ANALYZE = StageSpec(name="analyze", work=analyze_item, executor="process", worke
 
 
 class AnalyzeStage:
-    """The analyze stage as one object: ``plan(env, options, tracks=, features=)``."""
+    """The analyze stage as one object: ``plan(env, options, tracks=, features=, concert_pitch_prior=)``."""
 
     spec = ANALYZE
 
     def plan(self, env: StageEnv, options: RunOptions, /, *, tracks: Any = None,
-             features: Iterable[str] | None = None) -> Plan:
-        params = stage_params(features)
+             features: Iterable[str] | None = None, concert_pitch_prior: bool = True) -> Plan:
+        params = stage_params(features, concert_pitch_prior=concert_pitch_prior)
         ids = track_ids(tracks, catalog=env.catalog)
         require_tracks(env.catalog, ids, root=env.storage.root)
         items = analyze_items(ids, catalog=env.catalog, storage=env.storage, params=params,

@@ -43,14 +43,15 @@ def harmonic_tone(midi: float, seconds: float, *, sr: int, harmonics: int = 6, d
     return (np.sum(parts, axis=0) * np.exp(-t * decay) * attack).astype(np.float32)
 
 
-def cadence(tonic: int, mode: str, *, sr: int = 22050, chord_s: float = 0.8, repeats: int = 2) -> np.ndarray:
-    """I-IV-V-I (major) or i-iv-V-i (minor, harmonic V) as triads over a bass root, mono."""
+def cadence(tonic: int, mode: str, *, sr: int = 22050, chord_s: float = 0.8, repeats: int = 2,
+            cents: float = 0.0) -> np.ndarray:
+    """I-IV-V-I (major) or i-iv-V-i (minor, harmonic V) as triads over a bass root, mono, ``cents`` off A440."""
     third = 4 if mode == "major" else 3
     degrees = [(0, third), (5, third), (7, 4), (0, third)]
     chords = []
     for root, q in degrees * repeats:
         r = 60 + (tonic + root) % 12
         notes = [r, r + q, r + 7, r - 24]
-        chords.append(sum(harmonic_tone(m, chord_s, sr=sr) * (1.3 if m < 48 else 1.0) for m in notes))
+        chords.append(sum(harmonic_tone(m + cents / 100, chord_s, sr=sr) * (1.3 if m < 48 else 1.0) for m in notes))
     out = np.concatenate(chords)
     return (0.2 * out / np.abs(out).max()).astype(np.float32)

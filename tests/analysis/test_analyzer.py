@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from soundforge.analysis import FEATURES, Analysis, analyze
-from soundforge.errors import AudioError, ConfigError
+from soundforge.errors import AudioError, ConfigError, InvalidArgument
 
 from .synth import NAMES, cadence, click_track
 
@@ -173,6 +173,33 @@ def test_missing_file_raises_audio_error(tmp_path: Path) -> None:
 def test_unknown_feature_group_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="Unknown feature group"):
         analyze(np.zeros(22050, dtype=np.float32), sr=22050, features=["tempo"])
+
+
+def test_concert_pitch_prior_reaches_the_key_and_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``concert_pitch_prior=False`` reads the key on the tuning histogram alone; the choice is a parameter of
+    the result (so it gets its own files and catalog key), and a cadence 40 cents flat keeps its key either way."""
+    from soundforge.analysis import tonal
+
+    seen: list[object] = []
+    real = tonal.tonal_features
+
+    def spy(*args: object, **kwargs: object) -> tonal.TonalFeatures:
+        seen.append(kwargs.get("concert_pitch_hz"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tonal, "tonal_features", spy)
+    y = cadence(7, "major", sr=22050, cents=-40.0)
+    on = analyze(y, sr=22050, features=["tonal"])
+    off = analyze(y, sr=22050, features=["tonal"], concert_pitch_prior=False)
+    assert seen == [tonal.CONCERT_PITCH_HZ, None]
+    assert (on.params["concert_pitch_prior"], off.params["concert_pitch_prior"]) == (True, False)
+    assert (on.key_tonic, on.key_mode) == (off.key_tonic, off.key_mode) == ("G", "major")
+    assert on.tuning_cents == off.tuning_cents
+
+
+def test_concert_pitch_prior_must_be_a_boolean() -> None:
+    with pytest.raises(InvalidArgument, match=r"concert_pitch_prior='no' is not usable; give True or False"):
+        analyze(np.zeros(22050, dtype=np.float32), sr=22050, concert_pitch_prior="no")  # type: ignore[arg-type]
 
 
 def test_feature_groups_pull_in_their_dependencies() -> None:

@@ -12,7 +12,7 @@ import soundfile as sf
 from soundforge.analysis import FEATURES, Analysis
 from soundforge.analysis.analyzer import ANALYZER_VERSION
 from soundforge.cli import main
-from soundforge.errors import ConfigError
+from soundforge.errors import ConfigError, InvalidArgument
 from soundforge.workspace import ANALYZE_COLUMNS, Workspace
 
 from ..analysis.synth import cadence, click_track
@@ -107,6 +107,23 @@ def test_other_feature_sets_get_their_own_files(analysed) -> None:
     assert len(ws.catalog.table("analyses", where="track_id = ?", params=[one])) == 2
 
 
+def test_without_the_concert_pitch_prior_is_a_parameter_set_of_its_own(analysed) -> None:
+    ws, _, _ = analysed
+    one = ws.features()["track_id"].iloc[0]
+    plain = ws.analyze([one], features=["tonal"], concert_pitch_prior=False, workers=1, progress=None)
+    assert plain["status"].tolist() == ["done"]
+    path = Path(plain["json_path"].iloc[0])
+    assert path.name.startswith(f"{ANALYZER_VERSION}-")
+    assert json.loads(path.read_text())["params"]["concert_pitch_prior"] is False
+    rows = ws.catalog.table("analyses", where="track_id = ?", params=[one])
+    assert sorted(bool(p["concert_pitch_prior"]) for p in rows["params"]) == [False] + [True] * (len(rows) - 1)
+    again = ws.analyze([one], features=["tonal"], concert_pitch_prior=False, workers=1, progress=None)
+    assert again["status"].tolist() == ["skipped"]
+    assert ws.analysis(one).params["concert_pitch_prior"] is True      # the default analysis is the one shown
+    with pytest.raises(InvalidArgument, match=r"ws.analyze: concert_pitch_prior=0 is not usable; give True or False"):
+        ws.analyze([one], concert_pitch_prior=0, progress=None)
+
+
 def test_missing_files_are_analysed_again(analysed) -> None:
     ws, _, _ = analysed
     row = ws.catalog.table("analyses", where=f"version = '{ANALYZER_VERSION}'").iloc[0]
@@ -161,3 +178,7 @@ def test_cli_analyze(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "major" in out
     assert main(["--root", root, "analyze", "--features", "tempo"]) == 1
     assert "Unknown feature group" in capsys.readouterr().err
+    assert main(["--root", root, "analyze", "--workers", "1", "--features", "tonal", "--no-concert-pitch-prior"]) == 0
+    assert "1 analysed, 0 already analysed, 0 failed" in capsys.readouterr().out
+    ws = Workspace(root)
+    assert sorted(p["concert_pitch_prior"] for p in ws.catalog.table("analyses")["params"]) == [False, True]
