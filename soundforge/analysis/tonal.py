@@ -241,6 +241,14 @@ CONCERT_PITCH_HZ = (435.0, 450.0)
 estimation", ISMIR). The prior of :func:`concert_pitch_prior`; not fitted to any data of this project."""
 
 
+def _semitones_from_440(range_hz: tuple[float, float]) -> tuple[float, float]:
+    """``range_hz`` (lowest, highest A4, Hz) as semitones from 440 Hz, after checking it."""
+    lo_hz, hi_hz = range_hz
+    if not 0 < lo_hz < hi_hz:
+        raise ValueError(f"range_hz={range_hz!r}: need 0 < low < high (Hz)")
+    return 12 * float(np.log2(lo_hz / 440.0)), 12 * float(np.log2(hi_hz / 440.0))
+
+
 def concert_pitch_prior(references: np.ndarray, *, width: float,
                         range_hz: tuple[float, float] = CONCERT_PITCH_HZ) -> np.ndarray:
     """How plausible each tuning reference is a priori: the share of its slice inside ``range_hz``.
@@ -262,10 +270,9 @@ def concert_pitch_prior(references: np.ndarray, *, width: float,
     numpy.ndarray
         ``(k,)`` values in [0, 1].
     """
-    lo_hz, hi_hz = range_hz
-    if not 0 < lo_hz < hi_hz or width <= 0:
-        raise ValueError(f"range_hz={range_hz!r} and width={width!r}: need 0 < low < high and width > 0")
-    lo, hi = 12 * np.log2(lo_hz / 440.0), 12 * np.log2(hi_hz / 440.0)
+    if width <= 0:
+        raise ValueError(f"width={width!r}: need width > 0 (semitones)")
+    lo, hi = _semitones_from_440(range_hz)
     refs = np.asarray(references, dtype=float)
     inside = np.minimum(refs + width / 2, hi) - np.maximum(refs - width / 2, lo)
     return np.clip(inside / width, 0.0, 1.0)
@@ -351,7 +358,7 @@ def tonal_features(fine: np.ndarray, tuning_hist: np.ndarray, *, frame_s: float,
     TonalFeatures
     """
     if concert_pitch_hz is not None:
-        concert_pitch_prior(np.zeros(1), width=1.0, range_hz=concert_pitch_hz)      # fail before any work
+        _semitones_from_440(concert_pitch_hz)                                        # fail before any work
     tuning = estimate_tuning(tuning_hist)
     pcp, refs, weights = np.zeros((0, 12)), np.zeros(0), np.zeros(0)
     if pcp_peaks is not None and pcp_peaks[0].shape[0]:

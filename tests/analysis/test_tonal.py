@@ -103,7 +103,7 @@ def test_concert_pitch_prior_is_the_share_of_each_slice_in_the_published_range()
     np.testing.assert_allclose(wide, [1.0])
     with pytest.raises(ValueError, match="need 0 < low < high"):
         tonal.concert_pitch_prior(np.array([0.0]), width=0.2, range_hz=(450.0, 435.0))
-    with pytest.raises(ValueError, match="width=0"):
+    with pytest.raises(ValueError, match="width=0: need width > 0"):
         tonal.concert_pitch_prior(np.array([0.0]), width=0)
 
 
