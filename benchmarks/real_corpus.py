@@ -17,7 +17,7 @@ Where the repositories are looked for, in this order:
 
 A repository or file that is missing is skipped with a message; what was built is printed.
 The output (default ``benchmarks/data/real``, git-ignored) holds ``audio/`` (one file per clip,
-in its original format), ``unannotated/`` (``--deb``: Wesnoth's music, no labels) and
+in its original format), ``unannotated/`` (``--deb``: game music of Debian packages, no labels) and
 ``manifest.csv``::
 
     clip_id, file, source_repo, commit, source_path, licence, duration_s, tempo_bpm,
@@ -89,6 +89,38 @@ LIC_FOF = "Frets on Fire data (GPL-2.0 per copying.txt); song by the game's auth
 LIC_MULDJORD = "CC BY-SA 3.0 (Debian fretsonfire-songs-muldjord)"
 LIC_SECTOID = "Expat/MIT-style (Debian fretsonfire-songs-sectoid)"
 LIC_WESNOTH = "GPL-2.0-or-later (Debian wesnoth-1.16-music)"
+
+
+@dataclass(frozen=True)
+class DebianMusic:
+    """Music of one Debian package, used unannotated (the beat-order and robustness check): where the
+    package puts it (globs under the unpack root) and its licence as the package's ``copyright`` states it."""
+
+    package: str
+    globs: tuple[str, ...]
+    licence: str
+    prefix: str
+
+
+# Real recordings without labels, beside Wesnoth's (about 121 tracks, 9 h): game soundtracks in several
+# styles, two of them in Ogg Opus (a format the annotated set does not have).
+UNANNOTATED_DEBIAN = (
+    DebianMusic("supertux-data", ("usr/share/games/supertux2/music/**/*.ogg",),
+                "GPL-2.0-or-later (Debian supertux-data, data/music/*)", "supertux"),
+    DebianMusic("hedgewars-data", ("usr/share/games/hedgewars/Data/Music/*.ogg",),
+                "GPL-2.0 (Debian hedgewars-data)", "hedgewars"),
+    DebianMusic("frozen-bubble-data", ("usr/share/games/frozen-bubble/snd/*zik*.ogg",),
+                "GPL-2.0 (Debian frozen-bubble-data)", "frozenbubble"),
+    DebianMusic("lincity-ng-data", ("usr/share/games/lincity-ng/music/default/*.ogg",),
+                "GPL-2.0-or-later (Debian lincity-ng-data)", "lincity"),
+    DebianMusic("extremetuxracer-data", ("usr/share/games/etr/music/*.ogg",),
+                "GPL-2.0-or-later (Debian extremetuxracer-data)", "etr"),
+    DebianMusic("xmoto-data", ("usr/share/games/xmoto/Textures/Musics/*.ogg",),
+                "GPL-2.0-or-later (Debian xmoto-data)", "xmoto"),
+    DebianMusic("warzone2100-music", ("usr/share/games/warzone2100/music/**/*.opus",),
+                "GPL-2.0-or-later (Debian warzone2100-music; the Aftermath album also CC BY-SA 3.0, its "
+                "license.txt)", "warzone"),
+)
 LIC_GTZAN = ("GTZAN excerpt (G. Tzanetakis, research dataset; recording (c) its rights holders) copied in an "
              "unlicensed repo; local evaluation only")
 LIC_BEATLES = ("The Beatles recording (c) its rights holders, copied in the FMP data of an unlicensed course repo; "
@@ -970,7 +1002,8 @@ def debian_clips(root: Path) -> Iterator[Clip]:
     """Clips from Debian packages unpacked under ``root`` (``dpkg-deb -x PKG.deb root``).
 
     Frets on Fire song packs (``fretsonfire-songs-*``) give annotated clips (``song.ogg`` with its
-    ``notes.mid`` tempo map); Wesnoth's music (``wesnoth-*-music``) gives unannotated files.
+    ``notes.mid`` tempo map); Wesnoth's music (``wesnoth-*-music``) and the packages of
+    ``UNANNOTATED_DEBIAN`` give unannotated files.
     """
     songs = root / "usr/share/games/fretsonfire/data/songs"
     for mid in sorted(songs.glob("*/*/notes.mid")) if songs.is_dir() else []:
@@ -996,6 +1029,14 @@ def debian_clips(root: Path) -> Iterator[Clip]:
                    source_repo=f"debian:{package}", commit=_deb_version(root, package),
                    source_path=str(music.relative_to(root)), licence=LIC_WESNOTH,
                    collection="unannotated:wesnoth", folder="unannotated")
+    for music_pkg in UNANNOTATED_DEBIAN:
+        found = sorted({f for pattern in music_pkg.globs for f in root.glob(pattern) if f.is_file()})
+        for music in found:
+            yield Clip(clip_id=f"{music_pkg.prefix}_{slug(music.parent.name)}_{slug(music.stem)}",
+                       ext=music.suffix.lower(), load=music.read_bytes,
+                       source_repo=f"debian:{music_pkg.package}", commit=_deb_version(root, music_pkg.package),
+                       source_path=str(music.relative_to(root)), licence=music_pkg.licence,
+                       collection=f"unannotated:{music_pkg.prefix}", folder="unannotated")
 
 
 def _deb_version(root: Path, package: str) -> str:
