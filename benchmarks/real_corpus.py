@@ -89,6 +89,10 @@ LIC_FOF = "Frets on Fire data (GPL-2.0 per copying.txt); song by the game's auth
 LIC_MULDJORD = "CC BY-SA 3.0 (Debian fretsonfire-songs-muldjord)"
 LIC_SECTOID = "Expat/MIT-style (Debian fretsonfire-songs-sectoid)"
 LIC_WESNOTH = "GPL-2.0-or-later (Debian wesnoth-1.16-music)"
+LIC_GTZAN = ("GTZAN excerpt (G. Tzanetakis, research dataset; recording (c) its rights holders) copied in an "
+             "unlicensed repo; local evaluation only")
+LIC_BEATLES = ("The Beatles recording (c) its rights holders, copied in the FMP data of an unlicensed course repo; "
+               "local evaluation only")
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,8 @@ class DebianMusic:
     prefix: str
 
 
-# Real recordings without labels, beside Wesnoth's (about 121 tracks, 9 h): game soundtracks in several
-# styles, two of them in Ogg Opus (a format the annotated set does not have).
+# Real recordings without labels, beside Wesnoth's (130 tracks, about 8 h): game soundtracks in several
+# styles, one package in Ogg Opus (a format the annotated set does not have).
 UNANNOTATED_DEBIAN = (
     DebianMusic("supertux-data", ("usr/share/games/supertux2/music/**/*.ogg",),
                 "GPL-2.0-or-later (Debian supertux-data, data/music/*)", "supertux"),
@@ -121,10 +125,6 @@ UNANNOTATED_DEBIAN = (
                 "GPL-2.0-or-later (Debian warzone2100-music; the Aftermath album also CC BY-SA 3.0, its "
                 "license.txt)", "warzone"),
 )
-LIC_GTZAN = ("GTZAN excerpt (G. Tzanetakis, research dataset; recording (c) its rights holders) copied in an "
-             "unlicensed repo; local evaluation only")
-LIC_BEATLES = ("The Beatles recording (c) its rights holders, copied in the FMP data of an unlicensed course repo; "
-               "local evaluation only")
 
 NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 
