@@ -23,6 +23,13 @@ Metrics (each over the clips that carry the annotation; ``n`` says how many):
   are analysed by soundforge only, for this check);
 * seconds for all files (peers' time counts only when not read from the cache).
 
+With ``--bootstrap N``, how far the means can be trusted: each metric's mean for us with a 95 %
+interval, and for each peer the paired difference (ours minus the peer's, over the clips both were
+scored on) with its 95 % interval and the share of resamples where we are at least as good, from N
+resamples of the clips with replacement (percentile bootstrap, Efron & Tibshirani 1993; seed 0, so a
+run repeats). A difference whose interval straddles 0 says that another set of the same size could
+order the two systems either way.
+
 Long recordings (the rhythm-game songs of the real set are whole songs) are cut to an excerpt
 of ``--excerpt`` seconds (default 45, from ``--start``, default 15 s in, as the tempo and beat
 data sets' 30-60 s excerpts are), written once under the cache folder; annotations are cropped
@@ -225,6 +232,59 @@ def _confidence_table(rows: list[dict[str, Any]]) -> None:
             print(f"{conf + f' >= {floor:.2f}':28} {int(sel.sum()):5d} {float(y[sel].mean()):10.3f}")
 
 
+def _bootstrap_table(results: dict[str, list[dict[str, Any]]], systems: list[str], *, resamples: int,
+                     seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """Print and return, per metric, our mean and each peer's paired difference with 95 % bootstrap intervals.
+
+    Parameters
+    ----------
+    results : dict
+        Per system, one row per clip (``clip_id`` and the metrics it was scored on), as :func:`main` builds them.
+    systems : list of str
+        ``"soundforge"`` first, then the peers.
+    resamples : int
+        Bootstrap resamples of the clips (with replacement), > 0.
+    seed : int
+        Seed of the resampling, so that a run repeats.
+
+    Returns
+    -------
+    dict
+        ``{metric: {"soundforge": {"n", "mean", "low", "high"}, peer: {"n", "difference", "low", "high",
+        "share_at_least"}, ...}}``: the interval is 2.5-97.5 % of the resampled means (differences);
+        ``share_at_least`` is the share of resamples where we score at least as well as the peer.
+    """
+    rng = np.random.default_rng(seed)
+    ours, others = systems[0], systems[1:]
+    print(f"\n{'bootstrap, 95 % intervals':26} {'n':>4} {ours + ' mean':>24}"
+          + "".join(f" {'minus ' + p:>36}" for p in others))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for label, key in METRICS:
+        mine = {r["clip_id"]: float(r[key]) for r in results[ours] if key in r}
+        if len(mine) < 2:
+            continue
+        x = np.array(list(mine.values()))
+        means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+        row = {ours: {"n": x.size, "mean": float(x.mean()), "low": float(np.percentile(means, 2.5)),
+                      "high": float(np.percentile(means, 97.5))}}
+        cells = [f"{row[ours]['mean']:.3f} [{row[ours]['low']:.3f}, {row[ours]['high']:.3f}]"]
+        for peer in others:
+            theirs = {r["clip_id"]: float(r[key]) for r in results[peer] if key in r}
+            d = np.array([mine[c] - theirs[c] for c in mine if c in theirs])
+            if d.size < 2:
+                cells.append("-")
+                continue
+            diffs = d[rng.integers(0, d.size, size=(resamples, d.size))].mean(axis=1)
+            row[peer] = {"n": d.size, "difference": float(d.mean()), "low": float(np.percentile(diffs, 2.5)),
+                         "high": float(np.percentile(diffs, 97.5)), "share_at_least": float(np.mean(diffs >= 0))}
+            cells.append(f"{row[peer]['difference']:+.3f} [{row[peer]['low']:+.3f}, {row[peer]['high']:+.3f}] "
+                         f"P {row[peer]['share_at_least']:.2f}")
+        out[key] = row
+        print(f"{label:26} {x.size:4d} {cells[0]:>24}" + "".join(f" {c:>36}" for c in cells[1:]))
+    print(f"(P: share of the {resamples} resamples of the clips where {ours} scores at least as well as the peer)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path, help="real set (manifest.csv) or synthetic corpus (labels.csv)")
@@ -244,7 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confidence", action="store_true",
                         help="also print our tempo Acc1 and key MIREX among results at or above each quartile "
                              "of tempo_confidence / key_confidence")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="also print 95 %% bootstrap intervals of our means and of the paired differences "
+                             "with each peer, from N resamples of the clips (0: off; 10000 is usual)")
     args = parser.parse_args(argv)
+    if args.bootstrap < 0:
+        parser.error(f"--bootstrap {args.bootstrap}: give a number of resamples >= 0 (0 turns it off)")
     real = (args.corpus / "manifest.csv").exists()
     clips = read_real(args.corpus) if real else read_synthetic(args.corpus, mix=args.mix)
     if args.family:
@@ -309,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         print("(peer seconds cover only clips not read from the cache)")
     if args.confidence:
         _confidence_table(results["soundforge"])
+    boot = _bootstrap_table(results, systems, resamples=args.bootstrap) if args.bootstrap else None
     if args.by_family:
         for family in sorted({_family(r["collection"]) for r in results["soundforge"]}):
             print(f"\n{family}:")
@@ -316,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
                    systems)
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "clips": results, "seconds": seconds,
-                                         "unordered": unordered, "failed": failed}, indent=1, default=str))
+                                         "unordered": unordered, "failed": failed, "bootstrap": boot},
+                                        indent=1, default=str))
     return 0
 
 

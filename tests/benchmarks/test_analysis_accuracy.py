@@ -144,3 +144,44 @@ def test_a_file_without_a_pulse_is_scored_not_failed(tmp_path: Path, capsys: pyt
                           "--json", str(out)]) == 0
     assert "failed on tone" not in capsys.readouterr().out
     assert json.loads(out.read_text())["failed"]["soundforge"] == 0
+
+
+def test_bootstrap_says_how_far_a_difference_can_be_trusted(capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(1)
+    clips = [f"c{i}" for i in range(60)]
+    truth = rng.uniform(0.3, 0.9, size=60)
+    results = {
+        "soundforge": [{"clip_id": c, "beat_f": t + 0.1, "key_mirex": t} for c, t in zip(clips, truth, strict=True)],
+        # better than the peer on every clip for beats; a coin flip on keys
+        "peer": [{"clip_id": c, "beat_f": t, "key_mirex": t + (0.2 if i % 2 else -0.2)}
+                 for i, (c, t) in enumerate(zip(clips, truth, strict=True))],
+    }
+    out = _bench()._bootstrap_table(results, ["soundforge", "peer"], resamples=2000)
+    beats, keys = out["beat_f"], out["key_mirex"]
+    assert beats["soundforge"]["n"] == 60
+    assert beats["soundforge"]["low"] < beats["soundforge"]["mean"] < beats["soundforge"]["high"]
+    assert beats["peer"]["difference"] == pytest.approx(0.1)
+    assert beats["peer"]["low"] == pytest.approx(0.1)
+    assert beats["peer"]["share_at_least"] == 1.0
+    assert keys["peer"]["low"] < 0.0 < keys["peer"]["high"]          # an interval that straddles 0
+    assert 0.2 < keys["peer"]["share_at_least"] < 0.8
+    assert out == _bench()._bootstrap_table(results, ["soundforge", "peer"], resamples=2000)   # seeded: repeats
+    printed = capsys.readouterr().out
+    assert "bootstrap, 95 % intervals" in printed
+    assert "minus peer" in printed
+
+
+def test_bootstrap_runs_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_set(tmp_path / "real")
+    manifest = tmp_path / "real" / "manifest.csv"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([*lines, lines[1].replace("clicks,", "clicks-again,", 1)]) + "\n")
+    out = tmp_path / "results.json"
+    assert _bench().main([str(tmp_path / "real"), "--peers", "", "--cache", str(tmp_path / "cache"),
+                          "--bootstrap", "200", "--json", str(out)]) == 0
+    assert "bootstrap, 95 % intervals" in capsys.readouterr().out
+    tempo = json.loads(out.read_text())["bootstrap"]["acc1"]["soundforge"]
+    assert (tempo["n"], tempo["mean"], tempo["low"], tempo["high"]) == (2, 1.0, 1.0, 1.0)
+    with pytest.raises(SystemExit):
+        _bench().main([str(tmp_path / "real"), "--peers", "", "--bootstrap", "-1"])
+    assert "--bootstrap -1: give a number of resamples" in capsys.readouterr().err
