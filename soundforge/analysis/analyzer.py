@@ -15,7 +15,7 @@ from .result import FEATURES, Analysis, check_finite
 
 __all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
 
-ANALYZER_VERSION = "v12"
+ANALYZER_VERSION = "v13"
 """Version of the analysis algorithms; part of the saved file names and the catalog key."""
 
 ProgressFn = Callable[[float | None, str | None], None]

@@ -52,8 +52,9 @@ long files cost little memory):
    tempogram.
 6. **Metre and downbeats** — bars of 3 or 4 beats, chosen by how strongly
    harmonic change and low-band accents stand out every 3 or 4 beats, with
-   3 kept only when the onset pattern also repeats every 3 beats rather than
-   every 4 (beat-synchronous onset bands, Gouyon & Herrera 2003); then
+   3 kept only when the onset pattern also repeats in bars of 3 rather than
+   of 4, at one to three bars and at two bars of each (beat-synchronous onset
+   bands, Gouyon & Herrera 2003); then
    the bar phase that best lines up the accents of a bar: chord changes
    (treble and bass chroma) and the kick on the downbeat, snare and hats on
    the others (each piece of evidence standardised, equal weights).
@@ -1002,7 +1003,6 @@ class Meter:
         return f"{self.beats_per_bar}/4" if self.beats_per_bar else "unknown"
 
 
-_METER_PRIOR_3 = 0.1
 _CHANGE_SCALE = 0.3
 _METER_LOW_WEIGHT = 0.5
 
@@ -1048,17 +1048,19 @@ def _lag_similarity(features: np.ndarray, lag: int) -> float:
 
 def _triple_repetition(beat_times: np.ndarray, frames: np.ndarray, *, frame_s: float) -> float | None:
     """How much better the beat-synchronous pattern of ``frames`` ``(n_frames, k)`` (hop ``frame_s``
-    seconds), each beat described at ``_SUBDIVISIONS`` points, repeats every 3 beats than every 4
-    (Gouyon & Herrera 2003): the mean similarity at lags 3 and 9 beats minus that at lags 4 and 8
-    (equal mean lag, so a slow drift cancels; 3 and 9 are odd, so the half-bar pattern of 4/4 does
-    not count for 3). ``None`` when there are too few beats or frames."""
+    seconds), each beat described at ``_SUBDIVISIONS`` points, repeats in bars of 3 beats than of 4
+    (Gouyon & Herrera 2003), > 0 for 3. Two comparisons of equal mean lag, so that a slow drift cancels:
+    one and three bars of 3 against one and two bars of 4 (lags 3 and 9 against 4 and 8; 3 and 9 are
+    odd, so the half-bar pattern of 4/4 does not count for 3), and two bars of each (lag 6 against 8:
+    a rhythm or melody that repeats every two bars, as a waltz's does; a half-bar pattern repeats at
+    both and cancels). ``None`` when there are too few beats or frames."""
     n = beat_times.size
     if n < _REPEAT_MIN_BEATS or frames.shape[0] < 2:
         return None
     grid = np.interp(np.arange(_SUBDIVISIONS * (n - 1) + 1) / _SUBDIVISIONS, np.arange(n), beat_times)
     synced = _beat_sync(frames, grid, frame_s=frame_s)[:-1].reshape(n - 1, -1)
-    return (_lag_similarity(synced, 3) + _lag_similarity(synced, 9)
-            - _lag_similarity(synced, 4) - _lag_similarity(synced, 8)) / 2
+    alike = {lag: _lag_similarity(synced, lag) for lag in (3, 4, 6, 8, 9)}
+    return (alike[3] + alike[9] - alike[4] - alike[8]) / 2 + alike[6] - alike[8]
 
 
 def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.ndarray | None = None,
@@ -1069,13 +1071,15 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
     **Beats per bar** — how strongly bars of ``m`` beats stand out, on absolute scales so that a
     texture without chord changes gets no harmonic vote: every beat's accent is its harmonic change
     (in units of 0.3, a typical chord change) plus half its low-band onset relative to the mean; the
-    (metre, phase) with the largest accent contrast wins, 3/4 paying a prior of 0.1 (4/4 is far more
-    common). Bars of 3 must also be where the music repeats: the beat-synchronous onset pattern (the
-    three onset bands at four points per beat) must be more alike 3 and 9 beats apart than 4 and 8
-    beats apart (Gouyon & Herrera 2003); otherwise the bar has 4 beats. (Chroma is left out: harmony
-    often cycles over two bars, and a I-V-I-V waltz is more alike 4 beats apart than 3.) Accents alone
-    took 4/4 rock, disco and metal with a strong third beat for waltzes (measured in
-    docs/benchmarks.md: bar length right on 109 real clips 0.872 -> 0.917).
+    (metre, phase) with the largest accent contrast wins. Bars of 3 must also be where the music
+    repeats: the beat-synchronous onset pattern (the three onset bands at four points per beat) must
+    repeat better in bars of 3 than of 4, at one to three bars and at two bars of each
+    (``_triple_repetition``, after Gouyon & Herrera 2003); otherwise the bar has 4 beats. (Chroma is
+    left out: harmony often cycles over two bars, and a I-V-I-V waltz is more alike 4 beats apart than
+    3.) Accents alone took 4/4 rock, disco and metal with a strong third beat for waltzes (measured in
+    docs/benchmarks.md: bar length right on 109 real clips 0.872 -> 0.917). Since v13 that repetition
+    test, not a fixed handicap for 3/4 (v4-v12: 0.1), is what keeps 4/4 music in 4: with two bars of
+    each compared, it also reads in 3 the waltzes whose pattern repeats every two bars (0.936 -> 0.954).
 
     **Where the bar starts** — for that ``m``, the phase with the largest contrast of a second
     accent made of standardised evidence (each piece clipped to its 5th-95th percentiles and divided
@@ -1114,8 +1118,7 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
     change = np.interp(beat_times / chroma_frame_s, np.arange(harmonic_change.size), harmonic_change) \
         if has_change and harmonic_change is not None else np.zeros(n)
     strength = change / _CHANGE_SCALE + _METER_LOW_WEIGHT * at[0] / max(float(at[0].mean()), 1e-9)
-    _, m = max((_contrast(strength, k, p) - (_METER_PRIOR_3 if k == 3 else 0.0), k)
-               for k in (4, 3) for p in range(k))
+    _, m = max((_contrast(strength, k, p), k) for k in (4, 3) for p in range(k))
     if m == 3:
         repeat = _triple_repetition(beat_times, bands.T, frame_s=1.0 / fps)
         if repeat is not None and repeat <= 0:

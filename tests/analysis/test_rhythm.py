@@ -133,6 +133,31 @@ def test_triple_repetition_needs_enough_beats() -> None:
     assert rhythm._triple_repetition(times, bands.T, frame_s=1.0 / FPS) < 0
 
 
+def _two_bar_pattern(times: np.ndarray, *, low: tuple[float, ...], mid: tuple[float, ...]) -> np.ndarray:
+    """Onset bands on ``times`` whose low and mid bands cycle through ``low`` / ``mid`` (one value per
+    beat), hats on every eighth."""
+    n = round((times[-1] + 1.0) * FPS)
+    bands = np.zeros((3, n))
+    half = (times[1] - times[0]) / 2
+    for i, t in enumerate(times):
+        f = round(t * FPS)
+        bands[0, f], bands[1, f] = low[i % len(low)], mid[i % len(mid)]
+        bands[2, f] = bands[2, round((t + half) * FPS)] = 0.5
+    return bands
+
+
+def test_a_pattern_repeating_every_two_bars_of_three_counts_for_three() -> None:
+    """A figure that repeats only every two bars of 3 (6 beats: its two bars differ, so it is no more
+    alike 3 beats apart than 4) is alike 6 beats apart and not 8: bars of 3 (v4-v12, comparing one and
+    three bars of 3 with one and two of 4 only, read it in 4). A pattern repeating every half bar of
+    4/4 (2 beats) repeats at 6 and at 8 alike and stays in 4."""
+    times = 0.5 + np.arange(48) * 0.5
+    waltz = _two_bar_pattern(times, low=(1.0, 0.0, 0.0, 0.0, 0.6, 0.0), mid=(0.0, 0.7, 0.7, 0.5, 0.0, 0.9))
+    assert rhythm._triple_repetition(times, waltz.T, frame_s=1.0 / FPS) > 0
+    half_bar = _two_bar_pattern(times, low=(1.0, 0.0), mid=(0.0, 1.0))
+    assert rhythm._triple_repetition(times, half_bar.T, frame_s=1.0 / FPS) < 0
+
+
 def test_onsets_and_beat_strength() -> None:
     env = _pulse_env(120.0, 10.0)
     frames = rhythm.onsets(env, fps=FPS)
