@@ -232,6 +232,11 @@ def _confidence_table(rows: list[dict[str, Any]]) -> None:
             print(f"{conf + f' >= {floor:.2f}':28} {int(sel.sum()):5d} {float(y[sel].mean()):10.3f}")
 
 
+def _resampled_means(x: np.ndarray, *, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Means of ``resamples`` draws of ``x`` ``(n,)`` with replacement, each of size ``n``, ``(resamples,)``."""
+    return x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+
+
 def _bootstrap_table(results: dict[str, list[dict[str, Any]]], systems: list[str], *, resamples: int,
                      seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
     """Print and return, per metric, our mean and each peer's paired difference with 95 % bootstrap intervals.
@@ -264,7 +269,7 @@ def _bootstrap_table(results: dict[str, list[dict[str, Any]]], systems: list[str
         if len(mine) < 2:
             continue
         x = np.array(list(mine.values()))
-        means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+        means = _resampled_means(x, rng=rng, resamples=resamples)
         row = {ours: {"n": x.size, "mean": float(x.mean()), "low": float(np.percentile(means, 2.5)),
                       "high": float(np.percentile(means, 97.5))}}
         cells = [f"{row[ours]['mean']:.3f} [{row[ours]['low']:.3f}, {row[ours]['high']:.3f}]"]
@@ -274,7 +279,7 @@ def _bootstrap_table(results: dict[str, list[dict[str, Any]]], systems: list[str
             if d.size < 2:
                 cells.append("-")
                 continue
-            diffs = d[rng.integers(0, d.size, size=(resamples, d.size))].mean(axis=1)
+            diffs = _resampled_means(d, rng=rng, resamples=resamples)
             row[peer] = {"n": d.size, "difference": float(d.mean()), "low": float(np.percentile(diffs, 2.5)),
                          "high": float(np.percentile(diffs, 97.5)), "share_at_least": float(np.mean(diffs >= 0))}
             cells.append(f"{row[peer]['difference']:+.3f} [{row[peer]['low']:+.3f}, {row[peer]['high']:+.3f}] "
