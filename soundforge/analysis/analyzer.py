@@ -15,7 +15,7 @@ from .result import FEATURES, Analysis, check_finite
 
 __all__ = ["ANALYZER_VERSION", "DEFAULT_FEATURES", "FEATURE_GROUPS", "analyze", "analysis_params"]
 
-ANALYZER_VERSION = "v13"
+ANALYZER_VERSION = "v14"
 """Version of the analysis algorithms; part of the saved file names and the catalog key."""
 
 ProgressFn = Callable[[float | None, str | None], None]
@@ -24,7 +24,7 @@ ProgressFn = Callable[[float | None, str | None], None]
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "loudness": ("loudness_lufs", "loudness_range_lu", "peak_dbfs"),
     "rhythm": ("tempo_bpm", "tempo_confidence", "tempo_alt_bpm", "tempo_alt_probability", "tempo_note", "beat_count",
-               "time_signature", "onset_rate"),
+               "time_signature", "downbeat_confidence", "onset_rate"),
     "tonal": ("key_tonic", "key_mode", "key_confidence", "key_note", "tuning_cents",
               *(f"chroma_{pc}_mean" for pc in tonal.PITCH_CLASSES)),
     "timbre": ("rms_mean", "spectral_centroid_mean", "spectral_bandwidth_mean", "spectral_rolloff_mean",
@@ -235,6 +235,7 @@ def _features(fe: frontend.FrontEndResult, groups: tuple[str, ...], *, concert_p
                      tempo_alt_probability=round(beats.alt_probability, 4) if beats.times.size else 0.0,
                      tempo_note=beats.note,
                      beat_count=int(beats.times.size), time_signature=met.time_signature,
+                     downbeat_confidence=round(met.confidence, 4),
                      onset_rate=round(onsets.size / max(fe.duration_s, 1e-9), 4))
         series.update(onset_env=env.astype(np.float32), beats=beats.times.astype(np.float64),
                       downbeats=met.downbeats.astype(np.float64))

@@ -991,11 +991,17 @@ class Meter:
         Times of the first beat of every bar, seconds.
     beat_positions : numpy.ndarray
         Position of each beat in its bar, 1-based, ``(n_beats,)``.
+    confidence : float
+        0..1: how stable the choice of the bar's first beat is (:func:`_phase_stability`): the share of
+        resamples of the track's bars in which the same beat still stands out most. About 1 when the
+        whole track marks the same beat, near ``1 / beats_per_bar`` when nothing marks any; 0 with
+        fewer than two whole bars. It says nothing about the beats themselves (see the tempo's).
     """
 
     beats_per_bar: int
     downbeats: np.ndarray
     beat_positions: np.ndarray
+    confidence: float = 0.0
 
     @property
     def time_signature(self) -> str:
@@ -1063,6 +1069,25 @@ def _triple_repetition(beat_times: np.ndarray, frames: np.ndarray, *, frame_s: f
     return (alike[3] + alike[9] - alike[4] - alike[8]) / 2 + alike[6] - alike[8]
 
 
+_PHASE_RESAMPLES = 200
+"""Bootstrap resamples of the bars behind :attr:`Meter.confidence` (the share's standard error is at
+most 0.035; a fixed seed makes it repeat)."""
+
+
+def _phase_stability(accent: np.ndarray, m: int, phase: int, *, resamples: int = _PHASE_RESAMPLES) -> float:
+    """Share of bootstrap resamples of the whole bars of ``accent`` ``(n_beats,)`` (bars of ``m`` beats from
+    beat ``phase``) in which their first beat keeps the largest mean accent, i.e. in which the phase chosen
+    on the whole track would be chosen again (on whole bars the largest mean is the largest contrast,
+    :func:`_contrast`). 0 with fewer than two whole bars. Seeded: the same accents give the same share."""
+    bars = (accent.size - phase) // m if m > 0 else 0
+    if bars < 2:
+        return 0.0
+    grid = accent[phase:phase + bars * m].reshape(bars, m)
+    rng = np.random.default_rng(0)
+    means = grid[rng.integers(0, bars, size=(resamples, bars))].mean(axis=1)     # (resamples, m)
+    return float(np.mean(np.argmax(means, axis=1) == 0))
+
+
 def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.ndarray | None = None,
           bass: np.ndarray | None = None, harmonic_change: np.ndarray | None = None,
           chroma_frame_s: float = 0.0) -> Meter:
@@ -1091,6 +1116,11 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
     the mid and high bands). Nothing here is fitted: equal weights, signs from the music. (Measured
     in docs/benchmarks.md: downbeat F on 109 real clips 0.40 -> 0.51; it can cost synthetic songs
     whose mid band carries chord strums on the downbeat.)
+
+    **How sure** (:attr:`Meter.confidence`, since v14) — the bars are resampled with replacement and the
+    phase chosen again on each resample (:func:`_phase_stability`): the share that keeps the same first
+    beat. On 109 real clips, downbeat F is 0.77 where it is at least 0.95 and 0.46 where it is under 0.5
+    (docs/benchmarks.md).
 
     Parameters
     ----------
@@ -1135,7 +1165,8 @@ def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.n
     accent = np.mean(families, axis=0)
     phase = max(range(m), key=lambda p: _contrast(accent, m, p))
     positions = (np.arange(n) - phase) % m + 1
-    return Meter(beats_per_bar=m, downbeats=beat_times[positions == 1].copy(), beat_positions=positions)
+    return Meter(beats_per_bar=m, downbeats=beat_times[positions == 1].copy(), beat_positions=positions,
+                 confidence=_phase_stability(accent, m, phase))
 
 
 def onsets(env: np.ndarray, *, fps: float, delta: float = 0.3) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Invariants every analysis result keeps, on generated inputs (hypothesis), plus the metre and
 silence cases of real-music issue #12: beats strictly increasing inside the file, downbeats a
 subset of the beats, tempo consistent with the beat intervals, no tempo/beats/key without audio,
-no tempo without a pulse, confidences in [0, 1]."""
+no tempo without a pulse, confidences (tempo, key, downbeats) in [0, 1]."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def _check(a: object, *, duration: float) -> None:
     assert 0.0 <= f["key_confidence"] <= 1.0
     assert f["beat_count"] == beats.size
     assert 0.0 <= f["tempo_alt_probability"] <= 1.0
+    assert 0.0 <= f["downbeat_confidence"] <= 1.0
     if beats.size == 0:
         assert f["tempo_bpm"] is None
         assert f["tempo_alt_bpm"] is None
         assert f["tempo_alt_probability"] == 0.0
+        assert f["downbeat_confidence"] == 0.0
         assert f["tempo_note"]
     else:
         assert f["tempo_note"] == ""

@@ -191,6 +191,25 @@ def test_bar_phase_from_chord_changes_and_backbeat() -> None:
     assert m.time_signature == "4/4"
     np.testing.assert_allclose(m.downbeats, times[1::4])
     assert m.beat_positions[:3].tolist() == [4, 1, 2]
+    assert m.confidence > 0.95                                   # every bar marks the same beat
+
+
+def test_the_bar_phase_confidence_is_the_share_of_bar_resamples_that_keep_it() -> None:
+    """Every bar stressing its first beat: 1. Bars that disagree (half stress beat 1, half beat 3):
+    about a half for either. Noise with no accent: far from 1. Under two whole bars: 0. Seeded."""
+    rng = np.random.default_rng(3)
+    clear = np.tile([1.0, 0.0, 0.2, 0.0], 16) + 0.05 * rng.standard_normal(64)
+    assert rhythm._phase_stability(clear, 4, 0) == 1.0
+    split = np.concatenate([np.tile([1.0, 0.0, 0.0, 0.0], 8), np.tile([0.0, 0.0, 1.0, 0.0], 8)])
+    split = split + 0.01 * rng.standard_normal(64)
+    one, three = rhythm._phase_stability(split, 4, 0), rhythm._phase_stability(split, 4, 2)
+    assert 0.25 < one < 0.75
+    assert 0.25 < three < 0.75
+    noise = rng.standard_normal(64)
+    phase = max(range(4), key=lambda p: rhythm._contrast(noise, 4, p))
+    assert rhythm._phase_stability(noise, 4, phase) < 0.9
+    assert rhythm._phase_stability(clear[:7], 4, 0) == 0.0
+    assert rhythm._phase_stability(clear, 4, 0) == rhythm._phase_stability(clear.copy(), 4, 0)
 
 
 def _dp_reference(env: np.ndarray, period: float | np.ndarray, *, tightness: float) -> np.ndarray:
