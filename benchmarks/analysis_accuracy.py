@@ -138,7 +138,8 @@ def ours(path: Path) -> dict[str, Any]:
     return {"tempo": float(a.tempo_bpm or 0.0), "beats": a.beats.tolist(), "downbeats": a.downbeats.tolist(),
             "beats_per_bar": int(sig.split("/")[0]) if sig[:1].isdigit() else 0,
             "key": f"{a.key_tonic} {a.key_mode}" if a.key_mode else "", "tempo_confidence": a.tempo_confidence,
-            "key_confidence": a.key_confidence, "alt_tempo": float(a.tempo_alt_bpm or 0.0),
+            "key_confidence": a.key_confidence, "downbeat_confidence": a.downbeat_confidence,
+            "alt_tempo": float(a.tempo_alt_bpm or 0.0),
             "alt_probability": float(a.tempo_alt_probability)}
 
 
@@ -216,10 +217,12 @@ def _table(results: dict[str, list[dict[str, Any]]], systems: list[str]) -> dict
 
 
 def _confidence_table(rows: list[dict[str, Any]]) -> None:
-    """Print how tempo Acc1 and key MIREX rise when only results at or above each quartile of our
-    ``tempo_confidence`` / ``key_confidence`` are kept (what a user filtering on them gets)."""
+    """Print how tempo Acc1, key MIREX and downbeat F rise when only results at or above each quartile
+    of our ``tempo_confidence`` / ``key_confidence`` / ``downbeat_confidence`` are kept (what a user
+    filtering on them gets)."""
     for conf, metric, label in (("tempo_confidence", "acc1", "tempo Acc1"), ("key_confidence", "key_mirex",
-                                                                              "key MIREX")):
+                                                                              "key MIREX"),
+                                ("downbeat_confidence", "downbeat_f", "downbeat F")):
         kept = [r for r in rows if metric in r and r.get(conf) is not None]
         if not kept:
             continue
@@ -307,8 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-family", action="store_true",
                         help="also print the table for each collection family (gtzan, chart, fmp, ...)")
     parser.add_argument("--confidence", action="store_true",
-                        help="also print our tempo Acc1 and key MIREX among results at or above each quartile "
-                             "of tempo_confidence / key_confidence")
+                        help="also print our tempo Acc1, key MIREX and downbeat F among results at or above each "
+                             "quartile of tempo_confidence / key_confidence / downbeat_confidence")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
                         help="also print 95 %% bootstrap intervals of our means and of the paired differences "
                              "with each peer, from N resamples of the clips (0: off; 10000 is usual)")
@@ -363,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name].append({"clip_id": clip["clip_id"], "collection": clip["collection"], **m,
                                   "tempo": est.get("tempo"), "key": est.get("key"),
                                   "beats_per_bar": est.get("beats_per_bar"),
-                                  **{k: est[k] for k in ("tempo_confidence", "key_confidence") if k in est}})
+                                  **{k: est[k] for k in ("tempo_confidence", "key_confidence", "downbeat_confidence")
+                                     if k in est}})
             line.append(f"{name[:5]} {float(est.get('tempo') or 0):6.1f} {m.get('beat_f', float('nan')):.2f} "
                         f"{est.get('key') or '-':9}")
         if args.verbose:

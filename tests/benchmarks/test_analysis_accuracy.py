@@ -54,6 +54,7 @@ def test_scores_a_real_format_set(tmp_path: Path, capsys: pytest.CaptureFixture[
     printed = capsys.readouterr().out
     assert "real set" in printed
     assert "key_confidence >= " in printed
+    assert "downbeat_confidence >= " in printed
     assert "beats out of order" in printed
     result = json.loads(out.read_text())
     assert result["summary"]["acc1"]["soundforge"] == 1.0
@@ -79,12 +80,16 @@ def test_two_tempi_count_when_either_is_right() -> None:
 def test_confidence_table_keeps_the_surer_results(capsys: pytest.CaptureFixture[str]) -> None:
     rows = [{"acc1": float(i >= 2), "tempo_confidence": i / 4} for i in range(4)] + [{"key_mirex": 1.0,
                                                                                        "key_confidence": 0.5}]
+    rows += [{"downbeat_f": float(i % 2), "downbeat_confidence": i / 2} for i in range(2)]
     _bench()._confidence_table(rows)
     lines = capsys.readouterr().out.splitlines()
     tempo = [line.split() for line in lines if line.startswith("tempo_confidence >=")]
     assert [(row[2], int(row[3]), float(row[4])) for row in tempo] == [
         ("0.00", 4, 0.5), ("0.19", 3, pytest.approx(2 / 3, abs=1e-3)), ("0.38", 2, 1.0), ("0.56", 1, 1.0)]
     assert any(line.startswith("key_confidence >= 0.50") for line in lines)
+    downbeat = [line.split() for line in lines if line.startswith("downbeat_confidence >=")]
+    assert (downbeat[0][2], int(downbeat[0][3]), float(downbeat[0][4])) == ("0.00", 2, 0.5)
+    assert (int(downbeat[-1][3]), float(downbeat[-1][4])) == (1, 1.0)
 
 
 def test_says_so_when_no_clip_is_present(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
