@@ -41,8 +41,8 @@ FEATURES: Mapping[str, tuple[str, str]] = MappingProxyType({
     "beat_count": ("count", "number of beats tracked"),
     "time_signature": ("'3/4', '4/4' or 'unknown'", "beats per bar over a quarter note"),
     "downbeat_confidence": ("0-1", "share of resamples of the bars in which the same beat still starts them "
-                            "(~1 when the whole track marks it, near 1/beats-per-bar when nothing does; 0 "
-                            "without two whole bars)"),
+                            "(~1 when the whole track marks it, lower the more its bars disagree; 0 when no "
+                            "beat stands out or without two whole bars)"),
     "key_tonic": ("C, C#, D, D#, E, F, F#, G, G#, A, A#, B; empty without a key", "tonic of the estimated key"),
     "key_mode": ("major / minor; empty without a key", "mode of the estimated key"),
     "key_confidence": ("0-1", "key-profile correlation of the winner, scaled by its margin over the runner-up"),

@@ -994,8 +994,9 @@ class Meter:
     confidence : float
         0..1: how stable the choice of the bar's first beat is (:func:`_phase_stability`): the share of
         resamples of the track's bars in which the same beat still stands out most. About 1 when the
-        whole track marks the same beat, near ``1 / beats_per_bar`` when nothing marks any; 0 with
-        fewer than two whole bars. It says nothing about the beats themselves (see the tempo's).
+        whole track marks the same beat, lower the more its bars disagree; 0 when no beat stands out
+        (equal accents) or with fewer than two whole bars. It says nothing about the beats themselves
+        (see the tempo's).
     """
 
     beats_per_bar: int
@@ -1076,16 +1077,17 @@ most 0.035; a fixed seed makes it repeat)."""
 
 def _phase_stability(accent: np.ndarray, m: int, phase: int, *, resamples: int = _PHASE_RESAMPLES) -> float:
     """Share of bootstrap resamples of the whole bars of ``accent`` ``(n_beats,)`` (bars of ``m`` beats from
-    beat ``phase``) in which their first beat keeps the largest mean accent, i.e. in which the phase chosen
-    on the whole track would be chosen again (on whole bars the largest mean is the largest contrast,
-    :func:`_contrast`). 0 with fewer than two whole bars. Seeded: the same accents give the same share."""
+    beat ``phase``) in which their first beat keeps a mean accent above every other beat's, i.e. in which
+    the phase chosen on the whole track would be chosen again (on whole bars the largest mean is the
+    largest contrast, :func:`_contrast`); a tie keeps nothing, so accents that mark no beat (all equal)
+    give 0. 0 with fewer than two whole bars. Seeded: the same accents give the same share."""
     bars = (accent.size - phase) // m if m > 0 else 0
     if bars < 2:
         return 0.0
     grid = accent[phase:phase + bars * m].reshape(bars, m)
     rng = np.random.default_rng(0)
     means = grid[rng.integers(0, bars, size=(resamples, bars))].mean(axis=1)     # (resamples, m)
-    return float(np.mean(np.argmax(means, axis=1) == 0))
+    return float(np.mean(means[:, 0] > means[:, 1:].max(axis=1)))
 
 
 def meter(beat_times: np.ndarray, *, bands: np.ndarray, fps: float, treble: np.ndarray | None = None,

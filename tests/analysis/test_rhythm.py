@@ -196,7 +196,8 @@ def test_bar_phase_from_chord_changes_and_backbeat() -> None:
 
 def test_the_bar_phase_confidence_is_the_share_of_bar_resamples_that_keep_it() -> None:
     """Every bar stressing its first beat: 1. Bars that disagree (half stress beat 1, half beat 3):
-    about a half for either. Noise with no accent: far from 1. Under two whole bars: 0. Seeded."""
+    about a half for either. Noise with no accent: far from 1. Equal accents, or under two whole
+    bars: 0. Seeded."""
     rng = np.random.default_rng(3)
     clear = np.tile([1.0, 0.0, 0.2, 0.0], 16) + 0.05 * rng.standard_normal(64)
     assert rhythm._phase_stability(clear, 4, 0) == 1.0
@@ -209,6 +210,7 @@ def test_the_bar_phase_confidence_is_the_share_of_bar_resamples_that_keep_it() -
     phase = max(range(4), key=lambda p: rhythm._contrast(noise, 4, p))
     assert rhythm._phase_stability(noise, 4, phase) < 0.9
     assert rhythm._phase_stability(clear[:7], 4, 0) == 0.0
+    assert rhythm._phase_stability(np.zeros(64), 4, 0) == 0.0        # nothing marks any beat: no tie wins
     assert rhythm._phase_stability(clear, 4, 0) == rhythm._phase_stability(clear.copy(), 4, 0)
 
 
