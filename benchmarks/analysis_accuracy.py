@@ -216,13 +216,16 @@ def _table(results: dict[str, list[dict[str, Any]]], systems: list[str]) -> dict
     return summary
 
 
+CONFIDENCES = (("tempo_confidence", "acc1", "tempo Acc1"), ("key_confidence", "key_mirex", "key MIREX"),
+               ("downbeat_confidence", "downbeat_f", "downbeat F"))
+"""Our confidences, each with the metric it should sort right and that metric's label."""
+
+
 def _confidence_table(rows: list[dict[str, Any]]) -> None:
     """Print how tempo Acc1, key MIREX and downbeat F rise when only results at or above each quartile
     of our ``tempo_confidence`` / ``key_confidence`` / ``downbeat_confidence`` are kept (what a user
     filtering on them gets)."""
-    for conf, metric, label in (("tempo_confidence", "acc1", "tempo Acc1"), ("key_confidence", "key_mirex",
-                                                                              "key MIREX"),
-                                ("downbeat_confidence", "downbeat_f", "downbeat F")):
+    for conf, metric, label in CONFIDENCES:
         kept = [r for r in rows if metric in r and r.get(conf) is not None]
         if not kept:
             continue
@@ -366,8 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name].append({"clip_id": clip["clip_id"], "collection": clip["collection"], **m,
                                   "tempo": est.get("tempo"), "key": est.get("key"),
                                   "beats_per_bar": est.get("beats_per_bar"),
-                                  **{k: est[k] for k in ("tempo_confidence", "key_confidence", "downbeat_confidence")
-                                     if k in est}})
+                                  **{conf: est[conf] for conf, _, _ in CONFIDENCES if conf in est}})
             line.append(f"{name[:5]} {float(est.get('tempo') or 0):6.1f} {m.get('beat_f', float('nan')):.2f} "
                         f"{est.get('key') or '-':9}")
         if args.verbose:
